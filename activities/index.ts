@@ -1,0 +1,123 @@
+/**
+ * Activities: everything with I/O that the campaign and experiment workflows ask for. Built once per
+ * worker from its dependencies; workflows import these with `import type` only.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { ClusterAdapter, JobStatus } from '../src/cluster/adapter';
+import { InvalidInputError } from '../src/core/errors';
+import type { ModelSpec } from '../src/core/model-spec';
+import { readModelSpec, UnknownModelError } from '../src/models';
+import { hypothesisId, proposeSingleKnobSlate } from '../src/core/planner';
+import type { CampaignResult, ExperimentOutcome, ExperimentRequest, Hypothesis } from '../src/core/types';
+import { CampaignIdReusedError, type Store } from '../src/db/store';
+import type { Logger } from '../src/logging';
+
+export interface ActivityDeps {
+  store: Store;
+  cluster: ClusterAdapter;
+  modelsDir: string;
+  log: Logger;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const { store, cluster, modelsDir } = deps;
+  return {
+    /** Reads and validates models/<name>.json; a missing or invalid spec fails the campaign at once. */
+    async loadModelSpec(name: string): Promise<ModelSpec> {
+      try {
+        return await readModelSpec(modelsDir, name);
+      } catch (err) {
+        if (err instanceof UnknownModelError) {
+          throw ApplicationFailure.nonRetryable(err.message, 'InvalidCampaignInput', { fields: err.fields });
+        }
+        if (err instanceof InvalidInputError)
+          throw ApplicationFailure.nonRetryable(err.message, 'InvalidModelSpec');
+        throw err;
+      }
+    },
+
+    async recordCampaignStarted(c: {
+      id: string;
+      firstRunId: string;
+      model: string;
+      input: unknown;
+    }): Promise<void> {
+      try {
+        await store.recordCampaignStarted(c);
+      } catch (err) {
+        if (err instanceof CampaignIdReusedError)
+          throw ApplicationFailure.nonRetryable(err.message, err.name);
+        throw err;
+      }
+    },
+
+    async recordCampaignFinished(
+      id: string,
+      end: { status: 'completed'; result: CampaignResult } | { status: 'failed'; error: string },
+    ): Promise<void> {
+      await store.recordCampaignFinished(id, end);
+    },
+
+    /** The first hypothesis source: the offline single-knob planner. */
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async proposeHypotheses(req: {
+      spec: ModelSpec;
+      count: number;
+      seed: number;
+      exclude: string[];
+    }): Promise<Hypothesis[]> {
+      const exclude = new Set([...req.exclude, hypothesisId({})]);
+      return proposeSingleKnobSlate(req.spec, req.count, req.seed, exclude);
+    },
+
+    async recordExperimentQueued(req: ExperimentRequest): Promise<void> {
+      await store.recordExperimentQueued(req);
+    },
+
+    /** Idempotent on the experiment id: a retried submit finds the job it already made. */
+    async submitTrainingJob(req: {
+      request: ExperimentRequest;
+      spec: ModelSpec;
+    }): Promise<{ jobId: string; created: boolean }> {
+      const { request, spec } = req;
+      const submitted = await cluster.submit({
+        experimentId: request.experimentId,
+        campaignId: request.campaignId,
+        model: spec.name,
+        trainer: spec.trainer,
+        config: {
+          ...spec.fixed,
+          ...request.config,
+          [spec.fidelity.knob]: request.fidelity,
+          seed: request.seed,
+        },
+        resources: spec.resources,
+        primaryMetric: spec.metric.primary,
+      });
+      deps.log.info(
+        { experimentId: request.experimentId, created: submitted.created },
+        'training job submitted',
+      );
+      return submitted;
+    },
+
+    async pollTrainingJob(jobId: string): Promise<JobStatus> {
+      Context.current().heartbeat();
+      return cluster.status(jobId);
+    },
+
+    async cancelTrainingJob(jobId: string): Promise<void> {
+      await cluster.cancel(jobId);
+    },
+
+    async recordExperimentOutcome(
+      id: string,
+      outcome: ExperimentOutcome,
+      primaryMetric: string,
+    ): Promise<void> {
+      await store.recordExperimentOutcome(id, outcome, primaryMetric);
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

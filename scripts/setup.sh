@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh clone: Node packages, the Python venv (Temporal CLI + trainer
+# packages), PostgreSQL and Redis started if down, the TypeScript build, and SQL migrations.
+# A second run only checks, and is quick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "setup: $*"; }
+
+# 1. Node packages, reinstalled only when package-lock.json changes.
+lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+if [ "$(cat node_modules/.rea-lock-hash 2>/dev/null)" != "$lock_hash" ]; then
+  say "installing Node packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.rea-lock-hash
+fi
+
+# 2. Python venv with the Temporal CLI and the trainers' packages (torch pinned to the CPU build).
+req_hash=$(sha256sum trainers/requirements.txt | cut -c1-16)
+if [ "$(cat .venv/.rea-req-hash 2>/dev/null)" != "$req_hash" ] || [ ! -x .venv/bin/python ]; then
+  say "installing the Python venv (.venv)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r trainers/requirements.txt
+  echo "$req_hash" > .venv/.rea-req-hash
+fi
+
+# 3. Services: PostgreSQL and Redis, started when they do not answer.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  say "starting PostgreSQL"
+  for version in $(ls /etc/postgresql 2>/dev/null); do
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  done
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  pg_isready -q -h 127.0.0.1 -p 5432 || { echo "setup: PostgreSQL did not start" >&2; exit 1; }
+fi
+if [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" != "PONG" ]; then
+  say "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 30); do [ "$(redis-cli ping 2>/dev/null)" = "PONG" ] && break; sleep 0.5; done
+  [ "$(redis-cli ping 2>/dev/null)" = "PONG" ] || { echo "setup: Redis did not start" >&2; exit 1; }
+fi
+
+# 4. Build (incremental) and migrate.
+npx tsc -p .
+node bin/rea migrate

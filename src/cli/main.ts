@@ -1,0 +1,276 @@
+#!/usr/bin/env node
+/**
+ * The `rea` command. Each action is a small function; `rea help` lists them.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { WorkflowFailedError } from '@temporalio/client';
+import { inputProblemsAgainstSpec, parseCampaignInput } from '../core/campaign-input';
+import { InvalidInputError } from '../core/errors';
+import { statusQueryName } from '../core/messages';
+import type { CampaignResult } from '../core/types';
+import type { CampaignInput } from '../core/campaign-input';
+
+type CampaignWorkflow = (input: CampaignInput) => Promise<CampaignResult>;
+import { startGpuAgent } from '../cluster/gpu-agent';
+import { ConfigError, loadConfig, redactUrl, type ReaConfig } from '../config';
+import { createPool, ensureDatabase } from '../db/pool';
+import { migrate } from '../db/migrate';
+import { Store } from '../db/store';
+import { startStack } from '../dev/stack';
+import { createLogger } from '../logging';
+import { readModelSpec } from '../models';
+import { connectClient, startCampaign } from '../temporal/client';
+import { installTemporalRuntime } from '../temporal/runtime';
+import { startWorker } from '../temporal/worker';
+
+const USAGE = `usage: rea <command>
+
+  dev                          start the embedded stack: Temporal dev server + Web UI, worker, gpu-agent
+  demo                         run a short real campaign on the embedded stack and print its result
+  worker                       run a rea worker (workflows + activities + job event bridge)
+  gpu-agent [--gpus 0,1 | --slots N]
+                               run training jobs from the GPU pool, one per GPU (or CPU slot)
+  migrate                      create the database if needed and apply SQL migrations
+  campaign start FILE [--id ID] [--wait]
+                               validate a campaign input (JSON file, or - for stdin) and start it
+  campaign status ID           print a running campaign's status
+  campaign result ID           wait for a campaign and print its result
+
+Configuration comes from REA_* environment variables (see README.md).`;
+
+class UsageError extends Error {}
+
+async function cmdMigrate(config: ReaConfig): Promise<void> {
+  await ensureDatabase(config.REA_DATABASE_URL);
+  const pool = createPool(config.REA_DATABASE_URL, 1);
+  try {
+    const applied = await migrate(pool, path.join(config.root, 'migrations'));
+    console.log(
+      applied.length
+        ? `applied migrations ${applied.join(', ')} to ${redactUrl(config.REA_DATABASE_URL)}`
+        : `database ${redactUrl(config.REA_DATABASE_URL)} is up to date`,
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+async function cmdWorker(config: ReaConfig): Promise<void> {
+  const log = createLogger('worker', config.REA_LOG_LEVEL);
+  const running = await startWorker(config, log);
+  void untilSignal().then(() => running.shutdown());
+  await running.done;
+}
+
+function agentSlots(args: string[]): string[] {
+  const { values } = parseArgs({ args, options: { gpus: { type: 'string' }, slots: { type: 'string' } } });
+  if (values.gpus !== undefined && values.slots !== undefined)
+    throw new UsageError('give --gpus or --slots, not both');
+  if (values.gpus !== undefined) {
+    const gpus = values.gpus.split(',').map((g) => g.trim());
+    if (!gpus.every((g) => /^\d+$/.test(g)))
+      throw new UsageError(`--gpus: expected GPU indices like 0,1,2, got "${values.gpus}"`);
+    return gpus;
+  }
+  const slots = Number(values.slots ?? '1');
+  if (!Number.isInteger(slots) || slots < 1 || slots > 256)
+    throw new UsageError(`--slots: expected 1..256, got "${values.slots}"`);
+  return Array.from({ length: slots }, () => '');
+}
+
+async function cmdGpuAgent(config: ReaConfig, args: string[]): Promise<void> {
+  const log = createLogger('gpu-agent', config.REA_LOG_LEVEL);
+  const agent = await startGpuAgent({
+    redisUrl: config.REA_REDIS_URL,
+    prefix: config.REA_QUEUE_PREFIX,
+    slots: agentSlots(args),
+    python: config.REA_PYTHON,
+    projectRoot: config.root,
+    workDir: config.REA_WORK_DIR,
+    log,
+  });
+  await untilSignal();
+  log.info('gpu-agent stopping: finishing running jobs');
+  await agent.close();
+}
+
+async function cmdDev(config: ReaConfig): Promise<void> {
+  const log = createLogger('dev', config.REA_LOG_LEVEL);
+  await cmdMigrate(config);
+  const stack = await startStack(config, log, { output: 'inherit', agentSlots: 1 });
+  console.log(`
+rea dev is running.
+  Temporal:   ${config.REA_TEMPORAL_ADDRESS} (namespace ${config.REA_TEMPORAL_NAMESPACE}, task queue ${config.REA_TASK_QUEUE})
+  Web UI:     ${stack.server.uiUrl}
+  State:      ${path.join(config.REA_WORK_DIR, 'temporal.db')} (kept across restarts)
+Start a campaign:  rea campaign start examples/campaign.json
+Press Ctrl-C to stop.
+`);
+  const reason = await Promise.race([untilSignal(), stack.firstExit.then((name) => `exit of ${name}`)]);
+  console.log(`stopping (${reason})...`);
+  await stack.stop();
+  if (reason.startsWith('exit of'))
+    throw new Error(`rea dev stopped because the ${reason.slice(8)} process exited`);
+}
+
+function readInput(file: string): unknown {
+  const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInputError(`campaign input ${file} is not valid JSON: ${(err as Error).message}`, [
+      '(root)',
+    ]);
+  }
+}
+
+/** Everything that can be checked before a workflow starts: shape, model, fidelity range. */
+async function validateCampaign(config: ReaConfig, raw: unknown): Promise<void> {
+  const input = parseCampaignInput(raw);
+  const spec = await readModelSpec(config.REA_MODELS_DIR, input.model);
+  const problems = inputProblemsAgainstSpec(input, spec);
+  if (problems.length)
+    throw new InvalidInputError(`campaign input is invalid: ${problems.join('; ')}`, ['fidelity']);
+}
+
+function printResult(result: CampaignResult): void {
+  console.log(
+    `campaign ${result.campaignId} on ${result.model}: ${result.experiments.succeeded}/${result.experiments.total} experiments succeeded`,
+  );
+  console.log(
+    `  baseline ${result.metric} = ${result.baseline.value.toFixed(5)} (${result.baseline.experimentId})`,
+  );
+  console.log(
+    `  best     ${result.metric} = ${result.best.value.toFixed(5)} (${result.best.experimentId}: ${result.best.hypothesisId})`,
+  );
+  console.log(`  gain over baseline: ${result.gainPct.toFixed(2)}%`);
+  console.log(`  best config: ${JSON.stringify(result.best.config)}`);
+}
+
+async function cmdCampaign(config: ReaConfig, args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { id: { type: 'string' }, wait: { type: 'boolean', default: false } },
+  });
+  const target = positionals[0];
+  if (!target) throw new UsageError(`rea campaign ${sub ?? ''}: missing ${sub === 'start' ? 'FILE' : 'ID'}`);
+  if (sub === 'start') {
+    const raw = readInput(target);
+    await validateCampaign(config, raw);
+    const client = await connectClient(config);
+    const handle = await startCampaign(client, config, raw, values.id);
+    console.log(`started campaign ${handle.workflowId} (run ${handle.firstExecutionRunId})`);
+    if (values.wait) printResult(await handle.result());
+    await client.connection.close();
+  } else if (sub === 'status') {
+    const client = await connectClient(config);
+    console.log(JSON.stringify(await client.workflow.getHandle(target).query(statusQueryName), null, 2));
+    await client.connection.close();
+  } else if (sub === 'result') {
+    const client = await connectClient(config);
+    printResult(await client.workflow.getHandle<CampaignWorkflow>(target).result());
+    await client.connection.close();
+  } else {
+    throw new UsageError(`rea campaign: unknown subcommand "${sub ?? ''}"`);
+  }
+}
+
+async function cmdDemo(config: ReaConfig): Promise<void> {
+  const log = createLogger('demo', config.REA_LOG_LEVEL);
+  await cmdMigrate(config);
+  const logsDir = path.join(config.REA_WORK_DIR, 'logs');
+  console.log(`starting the embedded stack (logs in ${logsDir})...`);
+  const stack = await startStack(config, log, { output: { logsDir }, agentSlots: 2 });
+  const client = await connectClient(config);
+  const pool = createPool(config.REA_DATABASE_URL, 1);
+  try {
+    const input = JSON.parse(
+      readFileSync(path.join(config.root, 'examples', 'campaign.json'), 'utf8'),
+    ) as unknown;
+    await validateCampaign(config, input);
+    const handle = await startCampaign(client, config, input);
+    console.log(
+      `campaign ${handle.workflowId} started; watch it at ${stack.server.uiUrl}/namespaces/${config.REA_TEMPORAL_NAMESPACE}/workflows/${handle.workflowId}`,
+    );
+    const result = await Promise.race([
+      handle.result(),
+      stack.firstExit.then((name) =>
+        Promise.reject(new Error(`the ${name} process exited during the demo; see ${logsDir}`)),
+      ),
+    ]);
+    const described = await handle.describe();
+    const rows = await new Store(pool).experiments(handle.workflowId);
+    console.log(`\nexperiments recorded in PostgreSQL (${rows.length}):`);
+    for (const r of rows) {
+      const value = r.primary_value === null ? `failed: ${r.failure_class}` : r.primary_value.toFixed(5);
+      console.log(`  ${r.id.padEnd(48)} ${r.status.padEnd(10)} ${r.hypothesis_id.padEnd(28)} ${value}`);
+    }
+    console.log(`\nworkflow ${handle.workflowId}: ${described.status.name}`);
+    printResult(result);
+  } finally {
+    await pool.end();
+    await client.connection.close();
+    await stack.stop();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    if (command === undefined || command === 'help' || command === '--help') {
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    }
+    const config = loadConfig();
+    installTemporalRuntime(config.REA_LOG_LEVEL === 'info' ? 'warn' : config.REA_LOG_LEVEL);
+    switch (command) {
+      case 'migrate':
+        await cmdMigrate(config);
+        break;
+      case 'worker':
+        await cmdWorker(config);
+        break;
+      case 'gpu-agent':
+        await cmdGpuAgent(config, args);
+        break;
+      case 'dev':
+        await cmdDev(config);
+        break;
+      case 'demo':
+        await cmdDemo(config);
+        break;
+      case 'campaign':
+        await cmdCampaign(config, args);
+        break;
+      default:
+        throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof InvalidInputError || err instanceof ConfigError || err instanceof UsageError) {
+      console.error(`rea: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof WorkflowFailedError) {
+      console.error(`rea: campaign failed: ${err.cause?.message ?? err.message}`);
+      return 1;
+    }
+    console.error(`rea: ${(err as Error).stack ?? String(err)}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,95 @@
+/**
+ * rea's configuration, read from environment variables once, validated, with errors that name the
+ * variable. Every process (worker, gpu-agent, CLI) reads the same names.
+ *
+ *   REA_DATABASE_URL=postgres://postgres@db:5432/rea rea worker
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** The repository root: the nearest folder above this file whose package.json is rea's. */
+export function projectRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'rea')
+      return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find rea's package.json above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+const urlWithScheme = (schemes: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return schemes.includes(new URL(v).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    },
+    `expected a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}`,
+  );
+
+export function configSchema(root: string) {
+  return z.object({
+    REA_DATABASE_URL: urlWithScheme(['postgres', 'postgresql']).default(
+      'postgres://postgres@127.0.0.1:5432/rea',
+    ),
+    REA_REDIS_URL: urlWithScheme(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
+    REA_TEMPORAL_ADDRESS: z
+      .string()
+      .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233')
+      .default('127.0.0.1:7233'),
+    REA_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    REA_TASK_QUEUE: z.string().min(1).default('rea'),
+    REA_QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, - and _')
+      .default('rea'),
+    REA_MODELS_DIR: z.string().min(1).default(path.join(root, 'models')),
+    REA_PYTHON: z
+      .string()
+      .min(1)
+      .default(path.join(root, '.venv', 'bin', 'python')),
+    REA_TEMPORAL_CLI: z
+      .string()
+      .min(1)
+      .default(path.join(root, '.venv', 'bin', 'temporal')),
+    REA_UI_PORT: z.coerce.number({ error: 'expected a port number' }).int().min(1).max(65535).default(8233),
+    REA_WORK_DIR: z.string().min(1).default(path.join(root, '.rea')),
+    REA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  });
+}
+
+export type ReaConfig = z.output<ReturnType<typeof configSchema>> & { root: string };
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ReaConfig {
+  const root = projectRoot();
+  const picked = Object.fromEntries(
+    Object.keys(configSchema(root).shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const result = configSchema(root).safeParse(picked);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
+    throw new ConfigError(`configuration is invalid: ${lines.join('; ')}`);
+  }
+  return { ...result.data, root };
+}
+
+/** A URL with its password replaced, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * ModelSpec: the ranking model under improvement, as data. Every config that any source proposes is
+ * checked against its knobs before it can reach a trainer. Sandbox-safe: imported by workflows.
+ *
+ *   const spec = parseModelSpec(JSON.parse(text)); // throws InvalidInputError naming the field
+ */
+import { z } from 'zod';
+import { parseOrThrow } from './errors';
+
+const knobName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,63}$/, 'expected a snake_case knob name (a-z, 0-9, _; starts with a letter)');
+
+const intKnob = z
+  .object({
+    type: z.literal('int'),
+    min: z.number().int(),
+    max: z.number().int(),
+    baseline: z.number().int(),
+  })
+  .strict();
+const floatKnob = z
+  .object({ type: z.literal('float'), min: z.number(), max: z.number(), baseline: z.number() })
+  .strict();
+const logFloatKnob = z
+  .object({
+    type: z.literal('logfloat'),
+    min: z.number().positive(),
+    max: z.number().positive(),
+    baseline: z.number().positive(),
+  })
+  .strict();
+const categoricalKnob = z
+  .object({
+    type: z.literal('categorical'),
+    choices: z.array(z.union([z.string(), z.number()])).min(2, 'expected at least 2 choices'),
+    baseline: z.union([z.string(), z.number()]),
+  })
+  .strict();
+const boolKnob = z.object({ type: z.literal('bool'), baseline: z.boolean() }).strict();
+
+export const knobSchema = z.discriminatedUnion('type', [
+  intKnob,
+  floatKnob,
+  logFloatKnob,
+  categoricalKnob,
+  boolKnob,
+]);
+export type Knob = z.infer<typeof knobSchema>;
+export type KnobValue = string | number | boolean;
+/** A concrete config: knob name → value. */
+export type Config = Record<string, KnobValue>;
+
+const jsonValue: z.ZodType<unknown> = z.lazy(() =>
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(jsonValue),
+    z.record(z.string(), jsonValue),
+  ]),
+);
+
+export const modelSpecSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a lowercase name (a-z, 0-9, - and _)'),
+    description: z.string().max(2000).optional(),
+    trainer: z
+      .object({
+        /** argv template; {python}, {config} and {metrics} are replaced as whole arguments, never through a shell. */
+        argv: z.array(z.string().min(1)).min(1, 'expected at least the program to run'),
+        cwd: z.string().optional(),
+        env: z.record(z.string(), z.string()).optional(),
+      })
+      .strict(),
+    knobs: z
+      .record(knobName, knobSchema)
+      .refine((k) => Object.keys(k).length > 0, 'expected at least one knob'),
+    /** Values passed to the trainer unchanged in every experiment (dataset, threads...). */
+    fixed: z.record(z.string(), jsonValue).default({}),
+    metric: z
+      .object({
+        primary: z.string().min(1),
+        direction: z.enum(['minimize', 'maximize']),
+        guardrails: z.array(z.string()).default([]),
+      })
+      .strict(),
+    fidelity: z
+      .object({ knob: knobName, low: z.number().int().positive(), high: z.number().int().positive() })
+      .strict()
+      .refine((f) => f.low <= f.high, { message: 'expected low <= high', path: ['low'] }),
+    resources: z
+      .object({
+        gpus: z.number().int().min(0).max(64).default(1),
+        cpus: z.number().int().min(1).max(256).default(1),
+        memoryMb: z.number().int().min(64).default(2048),
+        timeLimitSec: z
+          .number()
+          .int()
+          .min(1)
+          .max(30 * 24 * 3600)
+          .default(3600),
+      })
+      .strict()
+      .default({ gpus: 1, cpus: 1, memoryMb: 2048, timeLimitSec: 3600 }),
+    cluster: z
+      .object({ adapter: z.enum(['bullmq']) })
+      .strict()
+      .default({ adapter: 'bullmq' }),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    for (const [name, knob] of Object.entries(spec.knobs)) {
+      const problem = knobProblem(knob, knob.baseline);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['knobs', name, 'baseline'], message: problem });
+      if ((knob.type === 'int' || knob.type === 'float' || knob.type === 'logfloat') && knob.min > knob.max) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['knobs', name, 'min'],
+          message: `expected min <= max (${knob.max})`,
+        });
+      }
+    }
+    if (spec.fidelity.knob in spec.knobs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fidelity', 'knob'],
+        message: `"${spec.fidelity.knob}" is a search knob; the fidelity knob must be separate`,
+      });
+    }
+  });
+
+export type ModelSpec = z.output<typeof modelSpecSchema>;
+
+export function parseModelSpec(value: unknown): ModelSpec {
+  return parseOrThrow(modelSpecSchema, value, 'model spec');
+}
+
+/** Why `value` is not allowed for `knob`, or undefined when it is. */
+export function knobProblem(knob: Knob, value: unknown): string | undefined {
+  switch (knob.type) {
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value))
+        return `expected an integer, got ${show(value)}`;
+      if (value < knob.min || value > knob.max) return `expected ${knob.min}..${knob.max}, got ${value}`;
+      return undefined;
+    case 'float':
+    case 'logfloat':
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        return `expected a number, got ${show(value)}`;
+      if (value < knob.min || value > knob.max) return `expected ${knob.min}..${knob.max}, got ${value}`;
+      return undefined;
+    case 'categorical':
+      if (!knob.choices.some((c) => c === value))
+        return `expected one of ${knob.choices.map(show).join(', ')}, got ${show(value)}`;
+      return undefined;
+    case 'bool':
+      return typeof value === 'boolean' ? undefined : `expected true or false, got ${show(value)}`;
+  }
+}
+
+function show(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+export function baselineConfig(spec: ModelSpec): Config {
+  return Object.fromEntries(Object.entries(spec.knobs).map(([name, knob]) => [name, knob.baseline]));
+}
+
+/** Problems of a proposed config delta against the spec: unknown knobs and invalid values, by knob. */
+export function configProblems(spec: ModelSpec, delta: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(delta)) {
+    const knob = spec.knobs[name];
+    if (!knob) {
+      problems.push(`${name}: unknown knob (known: ${Object.keys(spec.knobs).join(', ')})`);
+      continue;
+    }
+    const problem = knobProblem(knob, value);
+    if (problem) problems.push(`${name}: ${problem}`);
+  }
+  return problems;
+}

@@ -1,0 +1,128 @@
+/**
+ * The results store: campaigns and experiments in PostgreSQL. Every write is idempotent, so a
+ * retried activity never doubles a row or loses one.
+ */
+import type { Pool } from 'pg';
+import type { CampaignResult, ExperimentOutcome, ExperimentRequest, Metrics } from '../core/types';
+
+export interface ExperimentRow {
+  id: string;
+  campaign_id: string;
+  hypothesis_id: string;
+  source: string;
+  status: string;
+  primary_value: number | null;
+  metrics: Metrics | null;
+  failure_class: string | null;
+  config: Record<string, unknown>;
+}
+
+export class CampaignIdReusedError extends Error {
+  override readonly name = 'CampaignIdReusedError';
+}
+
+export class Store {
+  constructor(private readonly pool: Pool) {}
+
+  async recordCampaignStarted(c: {
+    id: string;
+    firstRunId: string;
+    model: string;
+    input: unknown;
+  }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO campaigns (id, first_run_id, model, input, status) VALUES ($1, $2, $3, $4, 'running')
+       ON CONFLICT (id) DO NOTHING`,
+      [c.id, c.firstRunId, c.model, JSON.stringify(c.input)],
+    );
+    const row = await this.pool.query<{ first_run_id: string }>(
+      'SELECT first_run_id FROM campaigns WHERE id = $1',
+      [c.id],
+    );
+    if (row.rows[0]?.first_run_id !== c.firstRunId) {
+      throw new CampaignIdReusedError(
+        `campaign id "${c.id}" was already used by an earlier campaign (run ${row.rows[0]?.first_run_id}); start this one with a new workflow id`,
+      );
+    }
+  }
+
+  async recordCampaignFinished(
+    id: string,
+    end: { status: 'completed'; result: CampaignResult } | { status: 'failed'; error: string },
+  ): Promise<void> {
+    await this.pool.query(
+      `UPDATE campaigns SET status = $2, result = $3, error = $4, finished_at = COALESCE(finished_at, now()) WHERE id = $1`,
+      [
+        id,
+        end.status,
+        end.status === 'completed' ? JSON.stringify(end.result) : null,
+        end.status === 'failed' ? end.error : null,
+      ],
+    );
+  }
+
+  async recordExperimentQueued(req: ExperimentRequest): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO experiments (id, campaign_id, model, hypothesis_id, source, rationale, delta, config, fidelity, seed, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued')
+       ON CONFLICT (id) DO NOTHING`,
+      [
+        req.experimentId,
+        req.campaignId,
+        req.model,
+        req.hypothesis.id,
+        req.hypothesis.source,
+        req.hypothesis.rationale,
+        JSON.stringify(req.hypothesis.delta),
+        JSON.stringify(req.config),
+        req.fidelity,
+        req.seed,
+      ],
+    );
+  }
+
+  async recordExperimentOutcome(
+    id: string,
+    outcome: ExperimentOutcome,
+    primaryMetric: string,
+  ): Promise<void> {
+    const ok = outcome.status === 'succeeded';
+    const status = ok ? 'succeeded' : outcome.failureClass === 'cancelled' ? 'cancelled' : 'failed';
+    const result = await this.pool.query(
+      `UPDATE experiments SET status = $2, metrics = $3, primary_value = $4, failure_class = $5, error = $6,
+         wall_time_s = $7, updated_at = now(), finished_at = COALESCE(finished_at, now())
+       WHERE id = $1`,
+      [
+        id,
+        status,
+        ok ? JSON.stringify(outcome.metrics) : null,
+        ok ? (outcome.metrics[primaryMetric] ?? null) : null,
+        ok ? null : outcome.failureClass,
+        ok ? null : outcome.message,
+        outcome.wallTimeSec,
+      ],
+    );
+    if (result.rowCount === 0) throw new Error(`experiment ${id} was never recorded as queued`);
+  }
+
+  async experiments(campaignId: string): Promise<ExperimentRow[]> {
+    const { rows } = await this.pool.query<ExperimentRow>(
+      `SELECT id, campaign_id, hypothesis_id, source, status, primary_value, metrics, failure_class, config
+       FROM experiments WHERE campaign_id = $1 ORDER BY created_at, id`,
+      [campaignId],
+    );
+    return rows;
+  }
+
+  async campaign(
+    id: string,
+  ): Promise<{ id: string; model: string; status: string; result: CampaignResult | null } | undefined> {
+    const { rows } = await this.pool.query<{
+      id: string;
+      model: string;
+      status: string;
+      result: CampaignResult | null;
+    }>('SELECT id, model, status, result FROM campaigns WHERE id = $1', [id]);
+    return rows[0];
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The rea worker: serves the campaign and experiment workflows and their activities on one task
+ * queue, and runs the event bridge that wakes experiments when their jobs finish.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import { BullmqPool } from '../cluster/bullmq-pool';
+import { startEventBridge } from '../cluster/event-bridge';
+import type { ReaConfig } from '../config';
+import { createPool } from '../db/pool';
+import { Store } from '../db/store';
+import type { Logger } from '../logging';
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Resolves when the worker has stopped; rejects when it failed. */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export function workflowsPath(): string {
+  return require.resolve('../../workflows');
+}
+
+export async function startWorker(
+  config: ReaConfig,
+  log: Logger,
+  opts: { workflowBundle?: WorkflowBundleWithSourceMap; maxConcurrentActivities?: number } = {},
+): Promise<RunningWorker> {
+  const pool = createPool(config.REA_DATABASE_URL);
+  const cluster = new BullmqPool({ redisUrl: config.REA_REDIS_URL, prefix: config.REA_QUEUE_PREFIX });
+  const connection = await NativeConnection.connect({ address: config.REA_TEMPORAL_ADDRESS });
+  const clientConnection = await Connection.connect({ address: config.REA_TEMPORAL_ADDRESS });
+  const client = new Client({ connection: clientConnection, namespace: config.REA_TEMPORAL_NAMESPACE });
+  const bridge = await startEventBridge({
+    redisUrl: config.REA_REDIS_URL,
+    prefix: config.REA_QUEUE_PREFIX,
+    client,
+    log,
+  });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.REA_TEMPORAL_NAMESPACE,
+    taskQueue: config.REA_TASK_QUEUE,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsPath() }),
+    activities: createActivities({ store: new Store(pool), cluster, modelsDir: config.REA_MODELS_DIR, log }),
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 20,
+    maxCachedWorkflows: 500,
+  });
+  log.info({ taskQueue: config.REA_TASK_QUEUE, namespace: config.REA_TEMPORAL_NAMESPACE }, 'worker ready');
+  const done = worker.run().finally(async () => {
+    await bridge.close().catch(() => undefined);
+    await cluster.close().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    await clientConnection.close().catch(() => undefined);
+    await connection.close().catch(() => undefined);
+  });
+  return {
+    worker,
+    done,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

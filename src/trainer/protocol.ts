@@ -1,0 +1,80 @@
+/**
+ * The trainer protocol, TypeScript side (docs/trainers.md is the full text): a trainer prints
+ * `rea:progress {json}` lines, writes a metrics JSON file, and on failure prints
+ * `rea:error {"class": ..., "message": ...}` to stderr and exits with the class's code.
+ *
+ *   parseLine('rea:progress {"step":30,"steps":300,"loss":0.41,"examples_per_s":5e4}')
+ *   // → { kind: 'progress', progress: { step: 30, steps: 300, loss: 0.41, examplesPerSec: 50000 } }
+ */
+import { z } from 'zod';
+import type { FailureClass, Metrics } from '../core/types';
+
+export interface Progress {
+  step: number;
+  steps: number;
+  loss: number;
+  examplesPerSec: number;
+}
+
+const progressSchema = z.object({
+  step: z.number().int().min(0),
+  steps: z.number().int().min(1),
+  loss: z.number(),
+  examples_per_s: z.number().min(0),
+});
+
+const errorSchema = z.object({
+  class: z.enum(['bad_config', 'oom', 'nan', 'crash']),
+  message: z.string(),
+});
+
+export const metricsSchema = z.record(z.string(), z.unknown()).transform((raw, ctx) => {
+  const metrics: Metrics = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v))
+        ctx.addIssue({ code: 'custom', path: [k], message: 'expected a finite number' });
+      metrics[k] = v;
+    }
+  }
+  return metrics;
+});
+
+export type ParsedLine =
+  | { kind: 'progress'; progress: Progress }
+  | { kind: 'metrics'; metrics: Metrics }
+  | { kind: 'error'; failureClass: FailureClass; message: string }
+  | { kind: 'log'; text: string };
+
+function parseJsonAfter(prefix: string, line: string): unknown {
+  try {
+    return JSON.parse(line.slice(prefix.length));
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseLine(line: string): ParsedLine {
+  if (line.startsWith('rea:progress ')) {
+    const p = progressSchema.safeParse(parseJsonAfter('rea:progress ', line));
+    if (p.success) {
+      const { step, steps, loss, examples_per_s } = p.data;
+      return { kind: 'progress', progress: { step, steps, loss, examplesPerSec: examples_per_s } };
+    }
+  } else if (line.startsWith('rea:metrics ')) {
+    const m = metricsSchema.safeParse(parseJsonAfter('rea:metrics ', line));
+    if (m.success) return { kind: 'metrics', metrics: m.data };
+  } else if (line.startsWith('rea:error ')) {
+    const e = errorSchema.safeParse(parseJsonAfter('rea:error ', line));
+    if (e.success) return { kind: 'error', failureClass: e.data.class, message: e.data.message };
+  }
+  return { kind: 'log', text: line };
+}
+
+/** Exit codes of the protocol. */
+export const EXIT_CODES: Record<number, FailureClass> = { 2: 'bad_config', 3: 'oom', 4: 'nan', 1: 'crash' };
+
+/** A trainer killed by a signal that rea did not send is a crash: the log tail says more. */
+export function failureClassForExit(code: number | null): FailureClass {
+  return code === null ? 'crash' : (EXIT_CODES[code] ?? 'crash');
+}

@@ -1,0 +1,142 @@
+/**
+ * Runs one trainer process by the protocol: writes the config JSON to a file, starts the argv
+ * template with {python}, {config} and {metrics} replaced as whole arguments (never a shell), turns
+ * progress lines into callbacks, enforces the time limit, and kills the whole process group when
+ * cancelled.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { ExperimentOutcome, FailureClass, Metrics } from '../core/types';
+import { failureClassForExit, metricsSchema, parseLine, type Progress } from './protocol';
+
+export interface TrainerRun {
+  argv: string[];
+  cwd: string;
+  env?: Record<string, string>;
+  config: Record<string, unknown>;
+  /** A fresh folder for this run's config, metrics and log. */
+  runDir: string;
+  python: string;
+  timeLimitSec: number;
+  primaryMetric: string;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  onLog?: (line: string) => void;
+}
+
+export interface TrainerResult {
+  outcome: ExperimentOutcome;
+  logTail: string[];
+}
+
+const LOG_TAIL_LINES = 50;
+
+export function expandArgv(template: string[], vars: Record<string, string>): string[] {
+  return template.map((arg) => (arg in vars ? (vars[arg] as string) : arg));
+}
+
+export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
+  mkdirSync(run.runDir, { recursive: true });
+  const configPath = path.join(run.runDir, 'config.json');
+  const metricsPath = path.join(run.runDir, 'metrics.json');
+  rmSync(metricsPath, { force: true });
+  writeFileSync(configPath, JSON.stringify(run.config, null, 2));
+  const [program, ...args] = expandArgv(run.argv, {
+    '{python}': run.python,
+    '{config}': configPath,
+    '{metrics}': metricsPath,
+  });
+  const started = Date.now();
+  const tail: string[] = [];
+  const remember = (line: string) => {
+    tail.push(line);
+    if (tail.length > LOG_TAIL_LINES) tail.shift();
+    run.onLog?.(line);
+  };
+  let reported: { failureClass: FailureClass; message: string } | undefined;
+  let stoppedBy: 'timeout' | 'cancelled' | undefined;
+
+  const child = spawn(program as string, args, {
+    cwd: run.cwd,
+    env: { ...process.env, ...run.env, PYTHONUNBUFFERED: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // own process group, so that a kill reaches every process the trainer started
+  });
+  const killGroup = () => {
+    if (child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  const timer = setTimeout(() => {
+    stoppedBy = 'timeout';
+    killGroup();
+  }, run.timeLimitSec * 1000);
+  const onAbort = () => {
+    stoppedBy ??= 'cancelled';
+    killGroup();
+  };
+  run.signal?.addEventListener('abort', onAbort, { once: true });
+  if (run.signal?.aborted) onAbort();
+
+  const consume = (stream: NodeJS.ReadableStream) =>
+    new Promise<void>((resolve) => {
+      const rl = createInterface({ input: stream });
+      rl.on('line', (line) => {
+        const parsed = parseLine(line);
+        if (parsed.kind === 'progress') run.onProgress?.(parsed.progress);
+        if (parsed.kind === 'error')
+          reported = { failureClass: parsed.failureClass, message: parsed.message };
+        if (parsed.kind !== 'metrics') remember(line);
+      });
+      rl.on('close', resolve);
+    });
+  const streams = Promise.all([consume(child.stdout), consume(child.stderr)]);
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>(
+    (resolve) => {
+      child.once('error', (spawnError) => resolve({ code: null, signal: null, spawnError }));
+      child.once('close', (code, signal) => resolve({ code, signal }));
+    },
+  );
+  clearTimeout(timer);
+  run.signal?.removeEventListener('abort', onAbort);
+  if (!exit.spawnError) await streams;
+  writeFileSync(path.join(run.runDir, 'log-tail.txt'), tail.join('\n'));
+  const wallTimeSec = (Date.now() - started) / 1000;
+  const failed = (failureClass: FailureClass, message: string): TrainerResult => ({
+    outcome: { status: 'failed', failureClass, message, wallTimeSec },
+    logTail: tail,
+  });
+
+  if (exit.spawnError) return failed('crash', `cannot start trainer ${program}: ${exit.spawnError.message}`);
+  if (stoppedBy === 'timeout')
+    return failed('timeout', `trainer ran past its time limit of ${run.timeLimitSec}s`);
+  if (stoppedBy === 'cancelled') return failed('cancelled', 'trainer cancelled');
+  if (exit.code !== 0) {
+    const failureClass = reported?.failureClass ?? failureClassForExit(exit.code);
+    const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    return failed(failureClass, `trainer ${how}: ${reported?.message ?? tail.at(-1) ?? 'no output'}`);
+  }
+  // Exit 0 is only a result when the metrics file is there and sound: a trainer bug never masquerades as one.
+  let metrics: Metrics;
+  try {
+    const parsed = metricsSchema.safeParse(JSON.parse(readFileSync(metricsPath, 'utf8')));
+    if (!parsed.success)
+      return failed('crash', `trainer bug: metrics file is invalid: ${parsed.error.issues[0]?.message}`);
+    metrics = parsed.data;
+  } catch (err) {
+    return failed(
+      'crash',
+      `trainer bug: exited 0 without a readable metrics file (${(err as Error).message})`,
+    );
+  }
+  if (typeof metrics[run.primaryMetric] !== 'number') {
+    return failed('crash', `trainer bug: metrics file lacks the primary metric "${run.primaryMetric}"`);
+  }
+  return { outcome: { status: 'succeeded', metrics, wallTimeSec }, logTail: tail };
+}

@@ -1,0 +1,55 @@
+/**
+ * Real components for integration tests: a Temporal dev server from the venv's CLI, PostgreSQL
+ * (database rea_test) and Redis, each test file isolated by its own queue prefix and task queue.
+ */
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { loadConfig, type ReaConfig } from '../../src/config';
+import { searchAttributes } from '../../src/core/messages';
+import { migrate } from '../../src/db/migrate';
+import { createPool, ensureDatabase } from '../../src/db/pool';
+import { installTemporalRuntime } from '../../src/temporal/runtime';
+import { workflowsPath } from '../../src/temporal/worker';
+
+export const TEST_DATABASE_URL =
+  process.env.REA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/rea_test';
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}`;
+}
+
+export function testConfig(overrides: Record<string, string> = {}): ReaConfig {
+  return loadConfig({
+    REA_DATABASE_URL: TEST_DATABASE_URL,
+    REA_QUEUE_PREFIX: uniqueName('reatest'),
+    REA_TASK_QUEUE: uniqueName('rea-tq'),
+    REA_LOG_LEVEL: process.env.REA_LOG_LEVEL ?? 'warn',
+    ...overrides,
+  });
+}
+
+export async function testDatabase(): Promise<Pool> {
+  await ensureDatabase(TEST_DATABASE_URL);
+  const pool = createPool(TEST_DATABASE_URL, 3);
+  await migrate(pool, path.join(loadConfig().root, 'migrations'));
+  return pool;
+}
+
+export async function startTemporal(): Promise<TestWorkflowEnvironment> {
+  installTemporalRuntime(process.env.REA_LOG_LEVEL ?? 'warn');
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: loadConfig().REA_TEMPORAL_CLI },
+      searchAttributes: Object.values(searchAttributes),
+    },
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundling takes seconds: do it once per test process. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: undefined });
+  return bundle;
+}

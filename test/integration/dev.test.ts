@@ -1,0 +1,129 @@
+/**
+ * `rea dev` as the ops team uses it: the embedded stack comes up, a campaign started with the real
+ * Temporal CLI completes, Ctrl-C stops everything, and the SQLite state survives a restart.
+ */
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config';
+import { Store } from '../../src/db/store';
+import { testDatabase, TEST_DATABASE_URL, uniqueName } from '../helpers/stack';
+
+const run = promisify(execFile);
+const root = loadConfig().root;
+const temporalCli = loadConfig().REA_TEMPORAL_CLI;
+const ADDRESS = '127.0.0.1:17233';
+const UI_PORT = 18233;
+
+function startDev(env: NodeJS.ProcessEnv): { child: ChildProcess; ready: Promise<string> } {
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'rea'), 'dev'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Press Ctrl-C to stop.')) resolve(out);
+    });
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => reject(new Error(`rea dev exited early (${code}):\n${out}`)));
+  });
+  return { child, ready };
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+async function temporal(...args: string[]): Promise<string> {
+  const { stdout } = await run(temporalCli, [...args, '--address', ADDRESS], { timeout: 300_000 });
+  return stdout;
+}
+
+describe('rea dev', () => {
+  const env = {
+    ...process.env,
+    REA_TEMPORAL_ADDRESS: ADDRESS,
+    REA_UI_PORT: String(UI_PORT),
+    REA_WORK_DIR: mkdtempSync(path.join(os.tmpdir(), 'rea-dev-')),
+    REA_DATABASE_URL: TEST_DATABASE_URL,
+    REA_QUEUE_PREFIX: uniqueName('reatest'),
+    REA_TASK_QUEUE: 'rea',
+    REA_LOG_LEVEL: 'warn',
+  };
+  let dev: ChildProcess | undefined;
+  after(() => {
+    dev?.kill('SIGKILL');
+  });
+
+  it('runs a campaign started from the Temporal CLI, stops on Ctrl-C, and keeps its state', async () => {
+    const first = startDev(env);
+    dev = first.child;
+    const banner = await first.ready;
+    assert.match(banner, new RegExp(`Web UI: +http://127\\.0\\.0\\.1:${UI_PORT}`));
+    const ui = await fetch(`http://127.0.0.1:${UI_PORT}/`);
+    assert.equal(ui.status, 200);
+
+    const id = uniqueName('cli-campaign');
+    const input = JSON.stringify({
+      model: 'synthetic-ctr',
+      budget: { experiments: 3 },
+      parallelism: 1,
+      seed: 11,
+    });
+    await temporal(
+      'workflow',
+      'start',
+      '--type',
+      'campaign',
+      '--task-queue',
+      'rea',
+      '--workflow-id',
+      id,
+      '--input',
+      input,
+    );
+    const result = JSON.parse(
+      await temporal('workflow', 'result', '--workflow-id', id, '--output', 'json'),
+    ) as {
+      status: string;
+      result: { experiments: { succeeded: number } };
+    };
+    assert.equal(result.status, 'COMPLETED', JSON.stringify(result));
+    assert.equal(result.result.experiments.succeeded, 3);
+    const listed = await temporal(
+      'workflow',
+      'list',
+      '--query',
+      `ReaModel = "synthetic-ctr" AND WorkflowId = "${id}"`,
+    );
+    assert.match(listed, new RegExp(id));
+
+    const pool = await testDatabase();
+    try {
+      assert.equal((await new Store(pool).experiments(id)).filter((e) => e.status === 'succeeded').length, 3);
+    } finally {
+      await pool.end();
+    }
+
+    first.child.kill('SIGINT');
+    assert.equal(await exitOf(first.child), 0);
+
+    const second = startDev(env);
+    dev = second.child;
+    await second.ready;
+    const described = JSON.parse(
+      await temporal('workflow', 'describe', '--workflow-id', id, '--output', 'json'),
+    ) as {
+      workflowExecutionInfo: { status: string };
+    };
+    assert.match(described.workflowExecutionInfo.status, /COMPLETED/);
+    second.child.kill('SIGINT');
+    assert.equal(await exitOf(second.child), 0);
+  });
+});

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MAX_CAMPAIGN_INPUT_BYTES, parseCampaignInput } from '../../src/core/campaign-input';
+import { InvalidInputError } from '../../src/core/errors';
+
+function refusal(value: unknown): InvalidInputError {
+  try {
+    parseCampaignInput(value);
+  } catch (err) {
+    assert.ok(err instanceof InvalidInputError, `expected InvalidInputError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('input was accepted');
+}
+
+describe('campaign input', () => {
+  it('accepts a minimal input and fills the defaults', () => {
+    const input = parseCampaignInput({ model: 'synthetic-ctr', budget: { experiments: 4 } });
+    assert.deepEqual(input, {
+      model: 'synthetic-ctr',
+      budget: { experiments: 4 },
+      parallelism: 2,
+      seed: 0,
+      pollIntervalSec: 60,
+    });
+  });
+
+  it('names a missing field', () => {
+    const err = refusal({ budget: { experiments: 4 } });
+    assert.deepEqual(err.fields, ['model']);
+    assert.match(err.message, /^campaign input is invalid: model: expected the name of a model spec/);
+  });
+
+  it('names a nested field and what is allowed', () => {
+    const err = refusal({ model: 'synthetic-ctr', budget: { experiments: 1 } });
+    assert.deepEqual(err.fields, ['budget.experiments']);
+    assert.match(err.message, /budget\.experiments: expected at least 2/);
+  });
+
+  it('names a wrongly typed field', () => {
+    const err = refusal({ model: 'synthetic-ctr', budget: { experiments: 'six' } });
+    assert.match(err.message, /budget\.experiments: expected an integer count/);
+  });
+
+  it('refuses unknown fields by name, so that typos never pass silently', () => {
+    const err = refusal({ model: 'synthetic-ctr', budget: { experiments: 3 }, paralelism: 4 });
+    assert.deepEqual(err.fields, ['paralelism']);
+    assert.match(err.message, /paralelism: unknown field/);
+  });
+
+  it('refuses a model name that could escape the models folder', () => {
+    const err = refusal({ model: '../etc/passwd', budget: { experiments: 3 } });
+    assert.deepEqual(err.fields, ['model']);
+  });
+
+  it('refuses input that is not an object', () => {
+    assert.match(refusal('go').message, /campaign input is invalid: \(root\)/);
+    assert.match(refusal(null).message, /campaign input is invalid/);
+  });
+
+  it('refuses oversized input before parsing it', () => {
+    const err = refusal({
+      model: 'synthetic-ctr',
+      budget: { experiments: 3 },
+      pad: 'x'.repeat(MAX_CAMPAIGN_INPUT_BYTES),
+    });
+    assert.match(err.message, /at most 65536 are accepted/);
+  });
+});
