@@ -108,7 +108,7 @@ export class Store {
   async experiments(campaignId: string): Promise<ExperimentRow[]> {
     const { rows } = await this.pool.query<ExperimentRow>(
       `SELECT id, campaign_id, hypothesis_id, source, status, primary_value, metrics, failure_class, config
-       FROM experiments WHERE campaign_id = $1 ORDER BY created_at, id`,
+       FROM experiments WHERE campaign_id = $1 ORDER BY id`,
       [campaignId],
     );
     return rows;

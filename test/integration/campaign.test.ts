@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import { Queue } from 'bullmq';
 import type { Pool } from 'pg';
+import type { TrainingJob } from '../../src/cluster/adapter';
 import { redisConnection, TRAINING_QUEUE } from '../../src/cluster/bullmq-pool';
 import { startGpuAgent, type GpuAgent } from '../../src/cluster/gpu-agent';
 import { InvalidInputError } from '../../src/core/errors';
@@ -92,6 +94,23 @@ describe('campaign on the real stack', () => {
     const status = await handle.query<{ phase: string; budget: { used: number } }>(statusQueryName);
     assert.equal(status.phase, 'done');
     assert.equal(status.budget.used, 4);
+
+    // Each experiment hibernated and was woken by the job-finished event, not by its poll timer.
+    for (const row of rows) {
+      const history = await env.client.workflow.getHandle(row.id).fetchHistory();
+      const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes);
+      assert.equal(signals[0]?.workflowExecutionSignaledEventAttributes?.signalName, 'jobFinished', row.id);
+    }
+
+    // Both workflows replay deterministically from their recorded histories.
+    const bundle = await workflowBundle();
+    await Worker.runReplayHistory({ workflowBundle: bundle }, await handle.fetchHistory(), id);
+    const child = rows[0]?.id as string;
+    await Worker.runReplayHistory(
+      { workflowBundle: bundle },
+      await env.client.workflow.getHandle(child).fetchHistory(),
+      child,
+    );
   });
 
   it('refuses a malformed input started straight from Temporal, naming the field, and starts nothing', async () => {
@@ -109,7 +128,7 @@ describe('campaign on the real stack', () => {
     assert.match(err.cause?.message ?? '', /budget\.experiments: expected an integer count/);
     assert.equal(await new Store(pool).campaign(id), undefined);
     assert.equal((await new Store(pool).experiments(id)).length, 0);
-    const queue = new Queue(TRAINING_QUEUE, {
+    const queue = new Queue<TrainingJob>(TRAINING_QUEUE, {
       connection: redisConnection(config.REA_REDIS_URL),
       prefix: config.REA_QUEUE_PREFIX,
     });

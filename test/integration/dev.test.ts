@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -110,6 +110,23 @@ describe('rea dev', () => {
     } finally {
       await pool.end();
     }
+
+    // rea's own CLI refuses a malformed input with the field named, and starts nothing.
+    const bad = path.join(env.REA_WORK_DIR, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ model: 'synthetic-ctr', budget: { experiments: 1 } }));
+    const refused = await run(
+      process.execPath,
+      [path.join(root, 'bin', 'rea'), 'campaign', 'start', bad, '--id', `${id}-bad`],
+      {
+        env,
+      },
+    ).then(
+      () => assert.fail('rea campaign start accepted a malformed input'),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /budget\.experiments: expected at least 2/);
+    await assert.rejects(temporal('workflow', 'describe', '--workflow-id', `${id}-bad`));
 
     first.child.kill('SIGINT');
     assert.equal(await exitOf(first.child), 0);

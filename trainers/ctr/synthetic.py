@@ -65,6 +65,8 @@ TARGET_CTR: float = 0.12
 _N_USERS, _N_ADS, _N_CATEGORIES, _N_SITES, _N_DEVICES, _N_HOURS, _N_POSITIONS = CARDINALITIES
 _N_SEGMENTS = 24
 _SEGCAT_RANK = 4
+_SITEDEV_RANK = 2
+_TRIPLE_RANK = 2
 _HOUR_BUCKET = 4
 _REFERENCE_ROWS = 50_000
 # (exponent, offset) of the Zipf-like popularity of users, ads and sites.
@@ -182,11 +184,17 @@ def _standardised(rng: np.random.Generator, shape: tuple[int, ...], scale: float
     return table * (scale / table.std())
 
 
+def _low_rank(rng: np.random.Generator, dims: tuple[int, ...], rank: int, scale: float) -> np.ndarray:
+    """Rank-``rank`` CP tensor sum_r a_r (x) b_r (x) ..., standardised to ``scale``."""
+    factors = [rng.standard_normal((dim, rank)) for dim in dims]
+    letters = "abcdefgh"[: len(dims)]
+    spec = ",".join(f"{c}r" for c in letters) + "->" + letters
+    table = np.einsum(spec, *factors)
+    table -= table.mean()
+    return table * (scale / table.std())
+
+
 def _build_world(params: DifficultyParams, rng: np.random.Generator) -> _World:
-    seg_factors = rng.standard_normal((_N_SEGMENTS, _SEGCAT_RANK))
-    cat_factors = rng.standard_normal((_N_CATEGORIES, _SEGCAT_RANK))
-    segcat = seg_factors @ cat_factors.T
-    segcat = (segcat - segcat.mean()) * (params.segcat_scale / segcat.std())
     return _World(
         params=params,
         user_cdf=_zipf_cdf(_N_USERS, *_USER_ZIPF),
@@ -199,10 +207,13 @@ def _build_world(params: DifficultyParams, rng: np.random.Generator) -> _World:
         ad_effect=_standardised(rng, (_N_ADS,), params.ad_scale),
         site_effect=_standardised(rng, (_N_SITES,), params.site_scale),
         user_segment=rng.integers(0, _N_SEGMENTS, size=_N_USERS),
-        segcat=segcat,
-        sitedev=_standardised(rng, (_N_SITES, _N_DEVICES), params.sitedev_scale),
-        triple=_standardised(
-            rng, (_N_HOURS // _HOUR_BUCKET, _N_DEVICES, _N_CATEGORIES), params.triple_scale
+        segcat=_low_rank(rng, (_N_SEGMENTS, _N_CATEGORIES), _SEGCAT_RANK, params.segcat_scale),
+        sitedev=_low_rank(rng, (_N_SITES, _N_DEVICES), _SITEDEV_RANK, params.sitedev_scale),
+        triple=_low_rank(
+            rng,
+            (_N_HOURS // _HOUR_BUCKET, _N_DEVICES, _N_CATEGORIES),
+            _TRIPLE_RANK,
+            params.triple_scale,
         ),
     )
 
