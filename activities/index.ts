@@ -3,17 +3,20 @@
  * worker from its dependencies; workflows import these with `import type` only.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { CAMPAIGN_WORKFLOW, searchAttributes } from '../src/core/messages';
 import type { ClusterAdapter, JobStatus } from '../src/cluster/adapter';
 import { InvalidInputError } from '../src/core/errors';
-import type { ModelSpec } from '../src/core/model-spec';
+import type { Config, ModelSpec } from '../src/core/model-spec';
 import { readModelSpec, UnknownModelError } from '../src/models';
-import { hypothesisId, proposeSingleKnobSlate } from '../src/core/planner';
-import type { CampaignResult, ExperimentOutcome, ExperimentRequest, Hypothesis } from '../src/core/types';
-import { CampaignIdReusedError, type Store } from '../src/db/store';
+import { proposeRefinements as proposeRefinementSlate, proposeSingleKnobSlate } from '../src/core/planner';
+import type { ExperimentOutcome, ExperimentRequest, Hypothesis } from '../src/core/types';
+import { CampaignIdReusedError, type CampaignEnd, type Store } from '../src/db/store';
 import type { Logger } from '../src/logging';
 
 export interface ActivityDeps {
   store: Store;
+  temporal: Client;
   cluster: ClusterAdapter;
   modelsDir: string;
   log: Logger;
@@ -51,23 +54,62 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
 
-    async recordCampaignFinished(
-      id: string,
-      end: { status: 'completed'; result: CampaignResult } | { status: 'failed'; error: string },
-    ): Promise<void> {
+    async recordCampaignPhase(id: string, phase: string, plan: unknown): Promise<void> {
+      await store.recordCampaignPhase(id, phase, plan);
+    },
+
+    async recordCampaignFinished(id: string, end: CampaignEnd): Promise<void> {
       await store.recordCampaignFinished(id, end);
     },
 
-    /** The first hypothesis source: the offline single-knob planner. */
+    /**
+     * Models, among `models`, that have a campaign running now (for the nightly kick). Temporal is
+     * the source of truth: a campaign terminated by hand still shows "running" in PostgreSQL.
+     */
+    async runningCampaignModels(models: string[]): Promise<string[]> {
+      const quoted = models.map((m) => JSON.stringify(m)).join(', ');
+      const query = `WorkflowType = '${CAMPAIGN_WORKFLOW}' AND ExecutionStatus = 'Running' AND ReaModel IN (${quoted})`;
+      const busy = new Set<string>();
+      for await (const wf of deps.temporal.workflow.list({ query })) {
+        const model = wf.typedSearchAttributes.get(searchAttributes.model);
+        if (model) busy.add(model);
+      }
+      return [...busy];
+    },
+
+    async recordRunbookAction(experimentId: string, action: string): Promise<void> {
+      await store.recordRunbookAction(experimentId, action);
+    },
+
+    /**
+     * The first hypothesis source: the offline single-knob planner. Knobs an engineer excluded are
+     * left alone; free-text feedback is kept for the LLM source that replaces this one.
+     */
     // eslint-disable-next-line @typescript-eslint/require-await
     async proposeHypotheses(req: {
       spec: ModelSpec;
       count: number;
       seed: number;
       exclude: string[];
+      excludeKnobs: string[];
+      feedback: string[];
     }): Promise<Hypothesis[]> {
-      const exclude = new Set([...req.exclude, hypothesisId({})]);
-      return proposeSingleKnobSlate(req.spec, req.count, req.seed, exclude);
+      const knobs = Object.fromEntries(
+        Object.entries(req.spec.knobs).filter(([k]) => !req.excludeKnobs.includes(k)),
+      );
+      return proposeSingleKnobSlate({ ...req.spec, knobs }, req.count, req.seed, new Set(req.exclude));
+    },
+
+    /** Local refinement around the best config, for exploitation. */
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async proposeRefinements(req: {
+      spec: ModelSpec;
+      bestDelta: Config;
+      count: number;
+      seed: number;
+      exclude: string[];
+    }): Promise<Hypothesis[]> {
+      return proposeRefinementSlate(req.spec, req.bestDelta, req.count, req.seed, new Set(req.exclude));
     },
 
     async recordExperimentQueued(req: ExperimentRequest): Promise<void> {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { inputProblemsAgainstSpec, parseCampaignInput } from '../core/campaign-input';
 import { InvalidInputError } from '../core/errors';
 import { statusQueryName } from '../core/messages';
@@ -23,6 +23,7 @@ import { createLogger } from '../logging';
 import { readModelSpec } from '../models';
 import { connectClient, startCampaign } from '../temporal/client';
 import { installTemporalRuntime } from '../temporal/runtime';
+import { upsertNightlySchedule } from '../temporal/schedule';
 import { startWorker } from '../temporal/worker';
 
 const USAGE = `usage: rea <command>
@@ -37,6 +38,16 @@ const USAGE = `usage: rea <command>
                                validate a campaign input (JSON file, or - for stdin) and start it
   campaign status ID           print a running campaign's status
   campaign result ID           wait for a campaign and print its result
+  campaign approve ID          approve the plan a campaign waits on
+  campaign reject ID --feedback TEXT [--exclude-knobs a,b]
+                               reject the plan; the campaign re-plans with the feedback
+  campaign pause|resume ID     stop launching new experiments / go on
+  campaign abort ID [--reason TEXT]
+                               cancel running jobs, record, and report
+  campaign set-budget ID [--experiments N] [--gpu-hours X]
+  campaign add-hypothesis ID --delta JSON --rationale TEXT
+  schedule nightly --models a,b [--cron EXPR] [--input FILE]
+                               create or update the Temporal Schedule for nightly campaigns
 
 Configuration comes from REA_* environment variables (see README.md).`;
 
@@ -143,17 +154,62 @@ async function validateCampaign(config: ReaConfig, raw: unknown): Promise<void> 
 }
 
 function printResult(result: CampaignResult): void {
+  const e = result.experiments;
+  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(5) : 'n/a');
   console.log(
-    `campaign ${result.campaignId} on ${result.model}: ${result.experiments.succeeded}/${result.experiments.total} experiments succeeded`,
+    `campaign ${result.campaignId} on ${result.model}: ${result.status}${result.reason ? ` (${result.reason})` : ''}`,
   );
   console.log(
-    `  baseline ${result.metric} = ${result.baseline.value.toFixed(5)} (${result.baseline.experimentId})`,
+    `  experiments: ${e.total} run, ${e.succeeded} succeeded, ${e.failed} failed, ${e.retried} retried, ${e.cancelled} cancelled, ${e.skipped} not run`,
+  );
+  const limit = [result.budget.limit.experiments, result.budget.limit.gpuHours];
+  console.log(
+    `  budget: ${result.budget.used.experiments}${limit[0] === undefined ? '' : `/${limit[0]}`} experiments, ` +
+      `${result.budget.used.gpuHours.toFixed(4)}${limit[1] === undefined ? '' : `/${limit[1]}`} GPU-h`,
+  );
+  console.log(`  compared at ${result.fidelity} (fidelity), ${result.metric} (${result.direction}):`);
+  console.log(`    baseline ${f(result.baseline.value)} over ${result.baseline.replicates} runs`);
+  console.log(
+    `    best     ${f(result.best.value)} over ${result.best.replicates} runs: ${result.best.hypothesisId} (${result.best.source})`,
   );
   console.log(
-    `  best     ${result.metric} = ${result.best.value.toFixed(5)} (${result.best.experimentId}: ${result.best.hypothesisId})`,
+    `  gain over baseline: ${result.gainPct.toFixed(2)}% (95% CI ${result.gainCi.low.toFixed(2)}% .. ${result.gainCi.high.toFixed(2)}%)` +
+      (result.significant ? ', more than noise' : ', not significant'),
   );
-  console.log(`  gain over baseline: ${result.gainPct.toFixed(2)}%`);
+  for (const w of result.wins) {
+    console.log(
+      `  win (${w.phase}): ${w.hypothesisId} ${w.gainPct.toFixed(2)}%${w.synergyPct === undefined ? '' : `, synergy ${w.synergyPct.toFixed(2)}%`}`,
+    );
+  }
   console.log(`  best config: ${JSON.stringify(result.best.config)}`);
+}
+
+function parseJsonOption(name: string, text: string | undefined): unknown {
+  if (text === undefined) throw new UsageError(`--${name} is required`);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--${name}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function numberOption(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name}: expected a number, got "${text}"`);
+  return n;
+}
+
+/** Updates rejected by the campaign's validator come back as errors that name the field. */
+async function update<R>(run: () => Promise<R>): Promise<R> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      throw new InvalidInputError(err.cause?.message ?? err.message, []);
+    }
+    throw err;
+  }
 }
 
 async function cmdCampaign(config: ReaConfig, args: string[]): Promise<void> {
@@ -161,28 +217,123 @@ async function cmdCampaign(config: ReaConfig, args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { id: { type: 'string' }, wait: { type: 'boolean', default: false } },
+    options: {
+      id: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      feedback: { type: 'string' },
+      'exclude-knobs': { type: 'string' },
+      reason: { type: 'string' },
+      experiments: { type: 'string' },
+      'gpu-hours': { type: 'string' },
+      delta: { type: 'string' },
+      rationale: { type: 'string' },
+    },
   });
   const target = positionals[0];
   if (!target) throw new UsageError(`rea campaign ${sub ?? ''}: missing ${sub === 'start' ? 'FILE' : 'ID'}`);
   if (sub === 'start') {
     const raw = readInput(target);
     await validateCampaign(config, raw);
-    const client = await connectClient(config);
-    const handle = await startCampaign(client, config, raw, values.id);
-    console.log(`started campaign ${handle.workflowId} (run ${handle.firstExecutionRunId})`);
-    if (values.wait) printResult(await handle.result());
+  }
+  const client = await connectClient(config);
+  try {
+    const handle = client.workflow.getHandle<CampaignWorkflow>(target);
+    switch (sub) {
+      case 'start': {
+        const started = await startCampaign(client, config, readInput(target), values.id);
+        console.log(`started campaign ${started.workflowId} (run ${started.firstExecutionRunId})`);
+        if (values.wait) printResult(await started.result());
+        break;
+      }
+      case 'status':
+        console.log(JSON.stringify(await handle.query(statusQueryName), null, 2));
+        break;
+      case 'result':
+        printResult(await handle.result());
+        break;
+      case 'approve':
+        console.log(JSON.stringify(await update(() => handle.executeUpdate('approvePlan', { args: [{}] }))));
+        break;
+      case 'reject': {
+        const excludeKnobs = values['exclude-knobs']?.split(',').map((k) => k.trim()) ?? [];
+        const payload = { feedback: values.feedback ?? '', excludeKnobs };
+        console.log(
+          JSON.stringify(await update(() => handle.executeUpdate('rejectPlan', { args: [payload] }))),
+        );
+        break;
+      }
+      case 'set-budget': {
+        const budget = {
+          experiments: numberOption('experiments', values.experiments),
+          gpuHours: numberOption('gpu-hours', values['gpu-hours']),
+        };
+        console.log(
+          JSON.stringify(await update(() => handle.executeUpdate('setBudget', { args: [budget] }))),
+        );
+        break;
+      }
+      case 'add-hypothesis': {
+        const payload = { delta: parseJsonOption('delta', values.delta), rationale: values.rationale ?? '' };
+        console.log(
+          JSON.stringify(await update(() => handle.executeUpdate('addHypothesis', { args: [payload] }))),
+        );
+        break;
+      }
+      case 'pause':
+      case 'resume':
+        await handle.signal(sub);
+        console.log(`sent ${sub} to ${target}`);
+        break;
+      case 'abort':
+        await handle.signal('abort', { reason: values.reason ?? 'aborted from the rea CLI' });
+        console.log(`sent abort to ${target}`);
+        break;
+      default:
+        throw new UsageError(`rea campaign: unknown subcommand "${sub ?? ''}"\n\n${USAGE}`);
+    }
+  } finally {
     await client.connection.close();
-  } else if (sub === 'status') {
-    const client = await connectClient(config);
-    console.log(JSON.stringify(await client.workflow.getHandle(target).query(statusQueryName), null, 2));
+  }
+}
+
+async function cmdSchedule(config: ReaConfig, args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'nightly')
+    throw new UsageError(`rea schedule: unknown subcommand "${sub ?? ''}" (expected nightly)`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      models: { type: 'string' },
+      cron: { type: 'string', default: '0 2 * * *' },
+      input: { type: 'string' },
+    },
+  });
+  const models =
+    values.models
+      ?.split(',')
+      .map((m) => m.trim())
+      .filter(Boolean) ?? [];
+  if (!models.length) throw new UsageError('--models: expected a comma-separated list of model names');
+  const template = (values.input ? readInput(values.input) : { budget: { experiments: 40 } }) as Record<
+    string,
+    unknown
+  >;
+  if ('model' in template) throw new UsageError(`--input: the template must not name a model (use --models)`);
+  for (const model of models) await validateCampaign(config, { ...template, model });
+  // Validated just above, with each model filled in.
+  const validTemplate = template as Omit<CampaignInput, 'model'>;
+  const client = await connectClient(config);
+  try {
+    const { scheduleId, created } = await upsertNightlySchedule(client, config, {
+      models,
+      cron: values.cron,
+      template: validTemplate,
+    });
+    console.log(
+      `${created ? 'created' : 'updated'} schedule ${scheduleId}: ${values.cron} → campaigns for ${models.join(', ')}`,
+    );
+  } finally {
     await client.connection.close();
-  } else if (sub === 'result') {
-    const client = await connectClient(config);
-    printResult(await client.workflow.getHandle<CampaignWorkflow>(target).result());
-    await client.connection.close();
-  } else {
-    throw new UsageError(`rea campaign: unknown subcommand "${sub ?? ''}"`);
   }
 }
 
@@ -213,8 +364,11 @@ async function cmdDemo(config: ReaConfig): Promise<void> {
     const rows = await new Store(pool).experiments(handle.workflowId);
     console.log(`\nexperiments recorded in PostgreSQL (${rows.length}):`);
     for (const r of rows) {
-      const value = r.primary_value === null ? `failed: ${r.failure_class}` : r.primary_value.toFixed(5);
-      console.log(`  ${r.id.padEnd(48)} ${r.status.padEnd(10)} ${r.hypothesis_id.padEnd(28)} ${value}`);
+      const value =
+        r.primary_value === null ? `${r.status}: ${r.failure_class ?? ''}` : r.primary_value.toFixed(5);
+      console.log(
+        `  ${r.id.padEnd(42)} ${r.phase.padEnd(13)} ${r.role.padEnd(10)} ${r.hypothesis_id.padEnd(28)} ${String(r.fidelity).padStart(5)}  ${value}`,
+      );
     }
     console.log(`\nworkflow ${handle.workflowId}: ${described.status.name}`);
     printResult(result);
@@ -252,6 +406,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'campaign':
         await cmdCampaign(config, args);
+        break;
+      case 'schedule':
+        await cmdSchedule(config, args);
         break;
       default:
         throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);

@@ -104,6 +104,11 @@ export const modelSpecSchema = z
       })
       .strict()
       .default({ gpus: 1, cpus: 1, memoryMb: 2048, timeLimitSec: 3600 }),
+    /** GPU-hours one GPU spends per unit of the fidelity knob: a job costs gpus × fidelity × this. */
+    cost: z
+      .object({ gpuHoursPerUnit: z.number().positive('expected a positive number of GPU-hours') })
+      .strict()
+      .default({ gpuHoursPerUnit: 1 / 3600 }),
     cluster: z
       .object({ adapter: z.enum(['bullmq']) })
       .strict()
@@ -166,6 +171,11 @@ function show(value: unknown): string {
 
 export function baselineConfig(spec: ModelSpec): Config {
   return Object.fromEntries(Object.entries(spec.knobs).map(([name, knob]) => [name, knob.baseline]));
+}
+
+/** The GPU-hours the cost model charges for one job at `fidelity`. */
+export function jobCost(spec: ModelSpec, fidelity: number): number {
+  return Math.max(1, spec.resources.gpus) * fidelity * spec.cost.gpuHoursPerUnit;
 }
 
 /** Problems of a proposed config delta against the spec: unknown knobs and invalid values, by knob. */

@@ -32,38 +32,52 @@ function shuffle<T>(items: T[], random: () => number): T[] {
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 const roundSig = (v: number) => Number(v.toPrecision(3));
 
-/** Candidate values for one knob, nearest first, never the baseline itself. */
-export function neighbours(knob: Knob): KnobValue[] {
+/**
+ * Candidate values for one knob around `around`, nearest first, never `around` itself. Coarse steps
+ * explore (validation); fine steps refine (exploitation).
+ */
+export function neighbours(
+  knob: Knob,
+  around: KnobValue = knob.baseline,
+  scale: 'coarse' | 'fine' = 'coarse',
+): KnobValue[] {
   let values: KnobValue[];
+  const fine = scale === 'fine';
   switch (knob.type) {
     case 'int': {
-      const b = knob.baseline;
-      const step = Math.max(1, Math.round((knob.max - knob.min) / 8));
-      values = b > 0 ? [b * 2, Math.round(b / 2), b * 4, Math.round(b / 4)] : [b + step, b - step];
+      const b = around as number;
+      const step = Math.max(1, Math.round((knob.max - knob.min) / (fine ? 16 : 8)));
+      const ratios = fine ? [1.5, 1 / 1.5] : [2, 0.5, 4, 0.25];
+      values = b > 0 ? ratios.map((r) => Math.round(b * r)) : [b + step, b - step];
       values = values.map((v) => clamp(v as number, knob.min, knob.max));
       break;
     }
     case 'float': {
       const span = knob.max - knob.min;
-      const b = knob.baseline;
-      values = [b + span / 4, b - span / 4, b + span / 2, b - span / 2].map((v) =>
-        roundSig(clamp(v, knob.min, knob.max)),
-      );
+      const b = around as number;
+      const steps = fine ? [span / 8, -span / 8] : [span / 4, -span / 4, span / 2, -span / 2];
+      values = steps.map((d) => roundSig(clamp(b + d, knob.min, knob.max)));
       break;
     }
     case 'logfloat': {
-      const b = knob.baseline;
-      values = [b * 3, b / 3, b * 10, b / 10].map((v) => roundSig(clamp(v, knob.min, knob.max)));
+      const b = around as number;
+      const ratios = fine ? [1.5, 1 / 1.5] : [3, 1 / 3, 10, 1 / 10];
+      values = ratios.map((r) => roundSig(clamp(b * r, knob.min, knob.max)));
       break;
     }
     case 'categorical':
-      values = knob.choices.filter((c) => c !== knob.baseline);
+      values = fine ? [] : knob.choices.filter((c) => c !== around);
       break;
     case 'bool':
-      values = [!knob.baseline];
+      values = fine ? [] : [!around];
       break;
   }
-  return [...new Set(values)].filter((v) => v !== knob.baseline);
+  return [...new Set(values)].filter((v) => v !== around);
+}
+
+/** Drops entries equal to the baseline, so that equal configs get equal ids. */
+export function withoutBaselineValues(spec: ModelSpec, delta: Config): Config {
+  return Object.fromEntries(Object.entries(delta).filter(([k, v]) => spec.knobs[k]?.baseline !== v));
 }
 
 export function hypothesisId(delta: Config): string {
@@ -86,23 +100,60 @@ export function proposeSingleKnobSlate(
   const random = seededRandom(seed);
   const knobNames = shuffle(Object.keys(spec.knobs).sort(), random);
   const queues = knobNames.map((name) => ({ name, values: neighbours(spec.knobs[name] as Knob) }));
+  return roundRobin(spec, queues, count, exclude, {}, (name, value, depth) => {
+    const baseline = (spec.knobs[name] as Knob).baseline;
+    return `single-knob probe: ${name} ${String(baseline)} → ${String(value)} (planner round ${depth + 1})`;
+  });
+}
+
+/**
+ * Local refinement around `config` (exploitation): fine single-knob steps from the current best,
+ * each hypothesis carrying the whole delta of the best plus the step.
+ */
+export function proposeRefinements(
+  spec: ModelSpec,
+  bestDelta: Config,
+  count: number,
+  seed: number,
+  exclude: ReadonlySet<string> = new Set(),
+): Hypothesis[] {
+  const random = seededRandom(seed ^ 0x5eed);
+  const current = { ...baselineOf(spec), ...bestDelta };
+  const knobNames = shuffle(Object.keys(spec.knobs).sort(), random);
+  const queues = knobNames.map((name) => ({
+    name,
+    values: neighbours(spec.knobs[name] as Knob, current[name], 'fine'),
+  }));
+  return roundRobin(spec, queues, count, exclude, bestDelta, (name, value) => {
+    return `refine the best: ${name} ${String(current[name])} → ${String(value)}`;
+  });
+}
+
+function baselineOf(spec: ModelSpec): Config {
+  return Object.fromEntries(Object.entries(spec.knobs).map(([n, k]) => [n, k.baseline]));
+}
+
+function roundRobin(
+  spec: ModelSpec,
+  queues: { name: string; values: KnobValue[] }[],
+  count: number,
+  exclude: ReadonlySet<string>,
+  baseDelta: Config,
+  rationale: (name: string, value: KnobValue, depth: number) => string,
+): Hypothesis[] {
   const slate: Hypothesis[] = [];
+  const seen = new Set(exclude);
   for (let depth = 0; slate.length < count; depth++) {
     let offered = false;
     for (const { name, values } of queues) {
       const value = values[depth];
       if (value === undefined) continue;
       offered = true;
-      const delta = { [name]: value };
+      const delta = withoutBaselineValues(spec, { ...baseDelta, [name]: value });
       const id = hypothesisId(delta);
-      if (exclude.has(id)) continue;
-      const baseline = (spec.knobs[name] as Knob).baseline;
-      slate.push({
-        id,
-        source: 'planner',
-        rationale: `single-knob probe: ${name} ${String(baseline)} → ${String(value)} (planner round ${depth + 1})`,
-        delta,
-      });
+      if (seen.has(id) || id === 'baseline') continue;
+      seen.add(id);
+      slate.push({ id, source: 'planner', rationale: rationale(name, value, depth), delta });
       if (slate.length >= count) break;
     }
     if (!offered) break;

@@ -15,10 +15,17 @@ export interface Hypothesis {
 /** Why a training job did not produce a result; the runbook reads these. */
 export type FailureClass = 'bad_config' | 'oom' | 'nan' | 'timeout' | 'lost' | 'cancelled' | 'crash';
 
+export type Phase = 'preflight' | 'validation' | 'combination' | 'exploitation' | 'done';
+
 export interface ExperimentRequest {
   campaignId: string;
   experimentId: string;
   model: string;
+  phase: Phase;
+  role: 'baseline' | 'candidate';
+  attempt: number;
+  /** GPU-hours the budget was charged for this run. */
+  costGpuHours: number;
   hypothesis: Hypothesis;
   /** Full config: baseline overlaid with the hypothesis delta. */
   config: Config;
@@ -40,15 +47,48 @@ export interface ExperimentResult {
   outcome: ExperimentOutcome;
 }
 
+export interface Spend {
+  experiments: number;
+  gpuHours: number;
+}
+
 export interface CampaignResult {
   campaignId: string;
   model: string;
+  status: 'completed' | 'aborted';
+  /** Why the campaign stopped early, when it did. */
+  reason?: string;
   metric: string;
-  baseline: { experimentId: string; value: number };
-  best: { experimentId: string; hypothesisId: string; config: Config; value: number; delta: Config };
+  direction: 'minimize' | 'maximize';
+  /** The fidelity the final comparison was made at. */
+  fidelity: number;
+  baseline: { value: number; replicates: number };
+  best: {
+    hypothesisId: string;
+    source: string;
+    config: Config;
+    delta: Config;
+    value: number;
+    replicates: number;
+  };
   /** Relative improvement of the primary metric over the baseline, in percent (positive is better). */
   gainPct: number;
-  experiments: { total: number; succeeded: number; failed: number };
+  /** 95% confidence interval of the gain, in percent. */
+  gainCi: { low: number; high: number };
+  /** True when the interval excludes zero: the win is more than noise. */
+  significant: boolean;
+  wins: { hypothesisId: string; gainPct: number; phase: Phase; synergyPct?: number }[];
+  experiments: {
+    total: number;
+    succeeded: number;
+    failed: number;
+    cancelled: number;
+    retried: number;
+    skipped: number;
+  };
+  budget: { limit: { experiments?: number; gpuHours?: number }; used: Spend; byPhase: Record<string, Spend> };
+  split: { validation: number; combination: number; exploitation: number };
+  failures: { experimentId: string; hypothesisId: string; failureClass: FailureClass; action: string }[];
 }
 
 /** Relative gain in percent; positive when `value` is better than `baseline` in the metric's direction. */

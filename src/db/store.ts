@@ -8,6 +8,13 @@ import type { CampaignResult, ExperimentOutcome, ExperimentRequest, Metrics } fr
 export interface ExperimentRow {
   id: string;
   campaign_id: string;
+  phase: string;
+  role: string;
+  fidelity: number;
+  seed: number;
+  attempt: number;
+  cost_gpu_hours: number;
+  runbook_action: string | null;
   hypothesis_id: string;
   source: string;
   status: string;
@@ -16,6 +23,9 @@ export interface ExperimentRow {
   failure_class: string | null;
   config: Record<string, unknown>;
 }
+
+export type CampaignEnd =
+  { status: 'completed' | 'aborted'; result: CampaignResult } | { status: 'failed'; error: string };
 
 export class CampaignIdReusedError extends Error {
   override readonly name = 'CampaignIdReusedError';
@@ -46,25 +56,39 @@ export class Store {
     }
   }
 
-  async recordCampaignFinished(
-    id: string,
-    end: { status: 'completed'; result: CampaignResult } | { status: 'failed'; error: string },
-  ): Promise<void> {
+  async recordCampaignPhase(id: string, phase: string, plan: unknown): Promise<void> {
+    await this.pool.query('UPDATE campaigns SET phase = $2, plan = COALESCE($3, plan) WHERE id = $1', [
+      id,
+      phase,
+      plan === undefined ? null : JSON.stringify(plan),
+    ]);
+  }
+
+  async recordCampaignFinished(id: string, end: CampaignEnd): Promise<void> {
     await this.pool.query(
-      `UPDATE campaigns SET status = $2, result = $3, error = $4, finished_at = COALESCE(finished_at, now()) WHERE id = $1`,
+      `UPDATE campaigns SET status = $2, result = $3, error = $4, phase = CASE WHEN $2 = 'failed' THEN phase ELSE 'done' END,
+         finished_at = COALESCE(finished_at, now()) WHERE id = $1`,
       [
         id,
         end.status,
-        end.status === 'completed' ? JSON.stringify(end.result) : null,
+        end.status === 'failed' ? null : JSON.stringify(end.result),
         end.status === 'failed' ? end.error : null,
       ],
     );
   }
 
+  async recordRunbookAction(experimentId: string, action: string): Promise<void> {
+    await this.pool.query('UPDATE experiments SET runbook_action = $2, updated_at = now() WHERE id = $1', [
+      experimentId,
+      action,
+    ]);
+  }
+
   async recordExperimentQueued(req: ExperimentRequest): Promise<void> {
     await this.pool.query(
-      `INSERT INTO experiments (id, campaign_id, model, hypothesis_id, source, rationale, delta, config, fidelity, seed, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued')
+      `INSERT INTO experiments (id, campaign_id, model, hypothesis_id, source, rationale, delta, config, fidelity, seed,
+         phase, role, attempt, cost_gpu_hours, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'queued')
        ON CONFLICT (id) DO NOTHING`,
       [
         req.experimentId,
@@ -77,6 +101,10 @@ export class Store {
         JSON.stringify(req.config),
         req.fidelity,
         req.seed,
+        req.phase,
+        req.role,
+        req.attempt,
+        req.costGpuHours,
       ],
     );
   }
@@ -107,7 +135,8 @@ export class Store {
 
   async experiments(campaignId: string): Promise<ExperimentRow[]> {
     const { rows } = await this.pool.query<ExperimentRow>(
-      `SELECT id, campaign_id, hypothesis_id, source, status, primary_value, metrics, failure_class, config
+      `SELECT id, campaign_id, phase, role, fidelity, seed, attempt, cost_gpu_hours, runbook_action, hypothesis_id, source,
+         status, primary_value, metrics, failure_class, config
        FROM experiments WHERE campaign_id = $1 ORDER BY id`,
       [campaignId],
     );

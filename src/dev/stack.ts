@@ -3,7 +3,7 @@
  * one gpu-agent, each its own process as in production. Stops them all when one dies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ReaConfig } from '../config';
 import type { Logger } from '../logging';
@@ -25,12 +25,52 @@ export interface StackOptions {
 
 const CLI = path.join(__dirname, '..', 'cli', 'main.js');
 
+function pidFile(workDir: string): string {
+  return path.join(workDir, 'dev-stack.json');
+}
+
+/**
+ * Kills what a `rea dev` that died without cleaning up (kill -9, a crash) left running: its process
+ * groups, when their command line still matches what was recorded, so an unrelated process that
+ * reused a pid is never touched.
+ */
+export async function reapStack(workDir: string): Promise<number> {
+  let recorded: { pid: number; marker: string }[];
+  try {
+    recorded = JSON.parse(readFileSync(pidFile(workDir), 'utf8')) as { pid: number; marker: string }[];
+  } catch {
+    return 0;
+  }
+  let reaped = 0;
+  for (const { pid, marker } of recorded) {
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue; // gone already
+    }
+    if (!cmdline.includes(marker)) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+      reaped += 1;
+    } catch {
+      // exited meanwhile
+    }
+    for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
+  }
+  rmSync(pidFile(workDir), { force: true });
+  return reaped;
+}
+
 export async function startStack(config: ReaConfig, log: Logger, opts: StackOptions): Promise<Stack> {
+  const reaped = await reapStack(config.REA_WORK_DIR);
+  if (reaped) log.warn({ reaped }, 'stopped processes left behind by an earlier rea dev');
+  const dbFile = path.join(config.REA_WORK_DIR, 'temporal.db');
   const server = await startDevServer({
     cli: config.REA_TEMPORAL_CLI,
     address: config.REA_TEMPORAL_ADDRESS,
     uiPort: config.REA_UI_PORT,
-    dbFile: path.join(config.REA_WORK_DIR, 'temporal.db'),
+    dbFile,
     namespace: config.REA_TEMPORAL_NAMESPACE,
     log,
   });
@@ -50,6 +90,15 @@ export async function startStack(config: ReaConfig, log: Logger, opts: StackOpti
   };
   launch('worker', ['worker']);
   launch('gpu-agent', ['gpu-agent', '--slots', String(opts.agentSlots)]);
+  const markers: Record<string, string> = {
+    temporal: dbFile,
+    worker: `${CLI} worker`,
+    'gpu-agent': `${CLI} gpu-agent`,
+  };
+  writeFileSync(
+    pidFile(config.REA_WORK_DIR),
+    JSON.stringify(children.map((c) => ({ pid: c.process.pid, marker: markers[c.name] }))),
+  );
   const firstExit = Promise.race(
     children.map(
       ({ name, process: p }) => new Promise<string>((resolve) => p.once('exit', () => resolve(name))),

@@ -44,7 +44,13 @@ export async function startWorker(
     namespace: config.REA_TEMPORAL_NAMESPACE,
     taskQueue: config.REA_TASK_QUEUE,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsPath() }),
-    activities: createActivities({ store: new Store(pool), cluster, modelsDir: config.REA_MODELS_DIR, log }),
+    activities: createActivities({
+      store: new Store(pool),
+      temporal: client,
+      cluster,
+      modelsDir: config.REA_MODELS_DIR,
+      log,
+    }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 20,
     maxCachedWorkflows: 500,
   });

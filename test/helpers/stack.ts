@@ -37,12 +37,22 @@ export async function testDatabase(): Promise<Pool> {
   return pool;
 }
 
-export async function startTemporal(): Promise<TestWorkflowEnvironment> {
+/**
+ * A Temporal dev server with rea's search attributes. `suggestContinueAsNewAt` lowers the history
+ * length at which Temporal suggests continue-as-new, so that tests exercise it.
+ */
+export async function startTemporal(
+  opts: { suggestContinueAsNewAt?: number } = {},
+): Promise<TestWorkflowEnvironment> {
   installTemporalRuntime(process.env.REA_LOG_LEVEL ?? 'warn');
+  const extraArgs = opts.suggestContinueAsNewAt
+    ? ['--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${opts.suggestContinueAsNewAt}`]
+    : [];
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: loadConfig().REA_TEMPORAL_CLI },
       searchAttributes: Object.values(searchAttributes),
+      extraArgs,
     },
   });
 }
@@ -53,3 +63,25 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: undefined });
   return bundle;
 }
+
+/** Polls `probe` until it returns a value that is not undefined (or throws after `timeoutMs`). */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Error | undefined;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err as Error;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+export const FIXTURE_MODELS = path.join(loadConfig().root, 'test', 'fixtures', 'models');

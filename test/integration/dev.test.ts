@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config';
 import { Store } from '../../src/db/store';
-import { testDatabase, TEST_DATABASE_URL, uniqueName } from '../helpers/stack';
+import { reapStack } from '../../src/dev/stack';
+import { FIXTURE_MODELS, testDatabase, TEST_DATABASE_URL, uniqueName, waitFor } from '../helpers/stack';
 
 const run = promisify(execFile);
 const root = loadConfig().root;
@@ -55,10 +56,12 @@ describe('rea dev', () => {
     REA_QUEUE_PREFIX: uniqueName('reatest'),
     REA_TASK_QUEUE: 'rea',
     REA_LOG_LEVEL: 'warn',
+    REA_MODELS_DIR: FIXTURE_MODELS,
   };
   let dev: ChildProcess | undefined;
-  after(() => {
+  after(async () => {
     dev?.kill('SIGKILL');
+    await reapStack(env.REA_WORK_DIR); // whatever a failed test left running
   });
 
   it('runs a campaign started from the Temporal CLI, stops on Ctrl-C, and keeps its state', async () => {
@@ -71,9 +74,11 @@ describe('rea dev', () => {
 
     const id = uniqueName('cli-campaign');
     const input = JSON.stringify({
-      model: 'synthetic-ctr',
-      budget: { experiments: 3 },
-      parallelism: 1,
+      model: 'tiny-ctr',
+      budget: { experiments: 12 },
+      replicates: 2,
+      slateSize: 2,
+      refinements: 1,
       seed: 11,
     });
     await temporal(
@@ -88,32 +93,52 @@ describe('rea dev', () => {
       '--input',
       input,
     );
-    const result = JSON.parse(
-      await temporal('workflow', 'result', '--workflow-id', id, '--output', 'json'),
-    ) as {
+    const query = await waitFor('the status query', async () => {
+      const out = await temporal(
+        'workflow',
+        'query',
+        '--workflow-id',
+        id,
+        '--name',
+        'status',
+        '--output',
+        'json',
+      );
+      return out.includes('"phase"') ? out : undefined;
+    });
+    assert.match(query, /"phase": *"(preflight|validation|combination|exploitation|done)"/);
+    const resultText = await temporal('workflow', 'result', '--workflow-id', id, '--output', 'json').catch(
+      async (err: Error) => {
+        const history = await temporal('workflow', 'show', '--workflow-id', id, '--output', 'json');
+        throw new Error(`${err.message}\n${history.slice(-3000)}`);
+      },
+    );
+    const result = JSON.parse(resultText) as {
       status: string;
-      result: { experiments: { succeeded: number } };
+      result: { status: string; experiments: { total: number; succeeded: number } };
     };
     assert.equal(result.status, 'COMPLETED', JSON.stringify(result));
-    assert.equal(result.result.experiments.succeeded, 3);
+    assert.equal(result.result.status, 'completed');
     const listed = await temporal(
       'workflow',
       'list',
       '--query',
-      `ReaModel = "synthetic-ctr" AND WorkflowId = "${id}"`,
+      `ReaModel = "tiny-ctr" AND ReaPhase = "done" AND WorkflowId = "${id}"`,
     );
     assert.match(listed, new RegExp(id));
 
     const pool = await testDatabase();
     try {
-      assert.equal((await new Store(pool).experiments(id)).filter((e) => e.status === 'succeeded').length, 3);
+      const rows = await new Store(pool).experiments(id);
+      assert.equal(rows.length, result.result.experiments.total);
+      assert.equal(rows.filter((e) => e.status === 'succeeded').length, result.result.experiments.succeeded);
     } finally {
       await pool.end();
     }
 
     // rea's own CLI refuses a malformed input with the field named, and starts nothing.
     const bad = path.join(env.REA_WORK_DIR, 'bad.json');
-    writeFileSync(bad, JSON.stringify({ model: 'synthetic-ctr', budget: { experiments: 1 } }));
+    writeFileSync(bad, JSON.stringify({ model: 'tiny-ctr', budget: { experiments: 1 } }));
     const refused = await run(
       process.execPath,
       [path.join(root, 'bin', 'rea'), 'campaign', 'start', bad, '--id', `${id}-bad`],

@@ -19,9 +19,17 @@ describe('campaign input', () => {
     assert.deepEqual(input, {
       model: 'synthetic-ctr',
       budget: { experiments: 4 },
+      split: { validation: 0.5, combination: 0.2, exploitation: 0.3 },
       parallelism: 2,
       seed: 0,
+      replicates: 3,
+      slateSize: 8,
+      eta: 3,
+      refinements: 4,
+      fidelity: {},
+      approval: { required: false, timeoutHours: 72, onTimeout: 'abort' },
       pollIntervalSec: 60,
+      experimentsPerRun: 500,
     });
   });
 
@@ -51,6 +59,19 @@ describe('campaign input', () => {
   it('refuses a model name that could escape the models folder', () => {
     const err = refusal({ model: '../etc/passwd', budget: { experiments: 3 } });
     assert.deepEqual(err.fields, ['model']);
+  });
+
+  it('names a budget without any limit, and a split that does not add up', () => {
+    assert.match(
+      refusal({ model: 'm', budget: {} }).message,
+      /budget: expected experiments, gpuHours or both/,
+    );
+    const err = refusal({
+      model: 'm',
+      budget: { gpuHours: 1 },
+      split: { validation: 0.5, combination: 0.5, exploitation: 0.5 },
+    });
+    assert.match(err.message, /split: expected the three shares to add up to 1/);
   });
 
   it('refuses input that is not an object', () => {

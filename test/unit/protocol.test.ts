@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Leaderboard } from '../../src/core/leaderboard';
 import { failureClassForExit, parseLine } from '../../src/trainer/protocol';
 
 describe('trainer protocol lines', () => {
@@ -36,31 +35,5 @@ describe('trainer protocol lines', () => {
     assert.equal(failureClassForExit(1), 'crash');
     assert.equal(failureClassForExit(139), 'crash');
     assert.equal(failureClassForExit(null), 'crash');
-  });
-});
-
-describe('leaderboard', () => {
-  const result = (id: string, ne: number | undefined) => ({
-    experimentId: id,
-    hypothesis: { id: `h-${id}`, source: 'planner' as const, rationale: '', delta: { lr: 0.1 } },
-    config: { lr: 0.1 },
-    outcome:
-      ne === undefined
-        ? { status: 'failed' as const, failureClass: 'nan' as const, message: 'NaN', wallTimeSec: 1 }
-        : { status: 'succeeded' as const, metrics: { ne }, wallTimeSec: 1 },
-  });
-
-  it('ranks by the primary metric and reports the gain over the baseline', () => {
-    const board = new Leaderboard('ne', 'minimize');
-    board.add(result('base', 0.8));
-    board.setBaseline('base', 0.8);
-    board.add(result('a', 0.76));
-    board.add(result('b', 0.9));
-    board.add(result('c', undefined));
-    const r = board.result('camp', 'm');
-    assert.equal(r.best.experimentId, 'a');
-    assert.ok(Math.abs(r.gainPct - 5) < 1e-9);
-    assert.deepEqual(r.experiments, { total: 4, succeeded: 3, failed: 1 });
-    assert.match(board.markdown(10), /\| 1 \| h-a \| planner \| 0\.76000 \| 5\.00% \|/);
   });
 });

@@ -1,0 +1,78 @@
+/**
+ * The failure runbook: what a campaign does about a failed training job. Routine failures are fixed
+ * and retried without a human; every retry is a new experiment that the budget pays for.
+ * Sandbox-safe.
+ *
+ *   decide(spec, { batch_size: 256 }, 'oom', 1) // → { action: 'retry', delta: { batch_size: 128 }, ... }
+ */
+import type { Config, Knob, ModelSpec } from './model-spec';
+import type { FailureClass } from './types';
+
+export const MAX_ATTEMPTS = 3;
+
+export type RunbookDecision =
+  | { action: 'retry'; delta: Config; why: string }
+  | { action: 'drop'; why: string }
+  | { action: 'none'; why: string };
+
+function scaled(knob: Knob | undefined, value: unknown, factor: number): number | undefined {
+  if (
+    !knob ||
+    (knob.type !== 'int' && knob.type !== 'float' && knob.type !== 'logfloat') ||
+    typeof value !== 'number'
+  ) {
+    return undefined;
+  }
+  let next = value * factor;
+  if (knob.type === 'int') next = Math.floor(next);
+  if (knob.type !== 'int') next = Number(next.toPrecision(3));
+  return next >= knob.min && next !== value ? next : undefined;
+}
+
+/**
+ * `delta` is the failed experiment's delta over the baseline; `attempt` counts from 1.
+ * Knob names follow the example trainers' conventions (batch_size, lr).
+ */
+export function decide(
+  spec: ModelSpec,
+  delta: Config,
+  failure: FailureClass,
+  attempt: number,
+): RunbookDecision {
+  const config: Config = {
+    ...Object.fromEntries(Object.entries(spec.knobs).map(([k, v]) => [k, v.baseline])),
+    ...delta,
+  };
+  if (failure === 'cancelled') return { action: 'none', why: 'cancelled on purpose' };
+  if (attempt >= MAX_ATTEMPTS) return { action: 'drop', why: `failed ${attempt} times (last: ${failure})` };
+  switch (failure) {
+    case 'oom': {
+      const smaller = scaled(spec.knobs.batch_size, config.batch_size, 0.5);
+      return smaller === undefined
+        ? { action: 'drop', why: 'out of memory and no smaller batch size is allowed' }
+        : {
+            action: 'retry',
+            delta: { ...delta, batch_size: smaller },
+            why: `out of memory: batch_size ${String(config.batch_size)} → ${smaller}`,
+          };
+    }
+    case 'nan': {
+      const lower = scaled(spec.knobs.lr, config.lr, 1 / 3);
+      return lower === undefined
+        ? { action: 'drop', why: 'loss exploded and no lower learning rate is allowed' }
+        : {
+            action: 'retry',
+            delta: { ...delta, lr: lower },
+            why: `loss exploded: lr ${String(config.lr)} → ${lower}`,
+          };
+    }
+    case 'lost':
+      return { action: 'retry', delta, why: 'the job or its node was lost: run it again' };
+    case 'timeout':
+      return { action: 'drop', why: 'ran past its time limit' };
+    case 'bad_config':
+      return { action: 'drop', why: 'the trainer refused the config: tell the planner' };
+    case 'crash':
+      return { action: 'drop', why: 'the trainer crashed: a bug, not a result' };
+  }
+}

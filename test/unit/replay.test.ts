@@ -1,0 +1,37 @@
+/**
+ * Replays committed workflow histories with today's workflow code: a change that breaks determinism
+ * (and so would break every campaign running in production) fails here. Refresh the histories with
+ * `REA_RECORD_HISTORIES=test/histories npm run test:one dist/test/integration/campaign.test.js`
+ * only when a change is meant to be incompatible (and ship it behind workflow versioning).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { loadConfig } from '../../src/config';
+import { installTemporalRuntime } from '../../src/temporal/runtime';
+import { workflowBundle } from '../helpers/stack';
+
+const dir = path.join(loadConfig().root, 'test', 'histories');
+
+describe('replay of committed histories', () => {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+  it('has histories to replay', () => {
+    assert.ok(files.length >= 3, `expected committed histories in ${dir}`);
+  });
+
+  for (const file of files) {
+    it(`replays ${file} deterministically`, async () => {
+      installTemporalRuntime('warn');
+      const recorded = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
+        workflowId: string;
+        history: unknown;
+      };
+      const history = historyFromJSON(recorded.history);
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, recorded.workflowId);
+    });
+  }
+});
