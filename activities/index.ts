@@ -5,7 +5,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { CAMPAIGN_WORKFLOW, searchAttributes } from '../src/core/messages';
-import type { ClusterAdapter, JobStatus } from '../src/cluster/adapter';
+import { trainingJob, type ClusterAdapter, type JobStatus } from '../src/cluster/adapter';
 import { InvalidInputError } from '../src/core/errors';
 import type { Config, ModelSpec } from '../src/core/model-spec';
 import { readModelSpec, UnknownModelError } from '../src/models';
@@ -122,20 +122,7 @@ export function createActivities(deps: ActivityDeps) {
       spec: ModelSpec;
     }): Promise<{ jobId: string; created: boolean }> {
       const { request, spec } = req;
-      const submitted = await cluster.submit({
-        experimentId: request.experimentId,
-        campaignId: request.campaignId,
-        model: spec.name,
-        trainer: spec.trainer,
-        config: {
-          ...spec.fixed,
-          ...request.config,
-          [spec.fidelity.knob]: request.fidelity,
-          seed: request.seed,
-        },
-        resources: spec.resources,
-        primaryMetric: spec.metric.primary,
-      });
+      const submitted = await cluster.submit(trainingJob(spec, request));
       deps.log.info(
         { experimentId: request.experimentId, created: submitted.created },
         'training job submitted',

@@ -26,6 +26,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { QUICK_ACTIVITY } from './activity-options';
 import {
   fidelityLevels,
   inputProblemsAgainstSpec,
@@ -55,7 +56,7 @@ import {
   type AddHypothesis,
   type RejectPlan,
 } from '../src/core/messages';
-import { configProblems, jobCost, type ModelSpec } from '../src/core/model-spec';
+import { configProblems, type ModelSpec } from '../src/core/model-spec';
 import { decide } from '../src/core/runbook';
 import type { CampaignResult, ExperimentRequest, ExperimentResult, Phase, Spend } from '../src/core/types';
 import type { experiment, ExperimentInput } from './experiment';
@@ -68,10 +69,7 @@ const {
   recordRunbookAction,
   proposeHypotheses,
   proposeRefinements,
-} = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
-});
+} = proxyActivities<Activities>(QUICK_ACTIVITY);
 
 export interface CampaignStatus {
   phase: Phase;
@@ -559,12 +557,4 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
     });
     throw err;
   }
-}
-
-/** The cost of a job at each of the campaign's fidelities, for the plan's readers. */
-export function costs(
-  spec: ModelSpec,
-  levels: { low: number; mid: number; high: number },
-): Record<string, number> {
-  return { low: jobCost(spec, levels.low), mid: jobCost(spec, levels.mid), high: jobCost(spec, levels.high) };
 }

@@ -13,6 +13,7 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { QUICK_ACTIVITY } from './activity-options';
 import { jobFinishedSignalName, type JobFinished } from '../src/core/messages';
 import type { ModelSpec } from '../src/core/model-spec';
 import type { ExperimentOutcome, ExperimentRequest, ExperimentResult } from '../src/core/types';
@@ -23,10 +24,7 @@ const {
   pollTrainingJob,
   cancelTrainingJob,
   recordExperimentOutcome,
-} = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
-});
+} = proxyActivities<Activities>(QUICK_ACTIVITY);
 
 export const jobFinishedSignal = defineSignal<[JobFinished]>(jobFinishedSignalName);
 export const experimentStateQuery = defineQuery<{ state: string; outcome?: ExperimentOutcome }>('state');

@@ -7,12 +7,13 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ApplicationFailure, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { QUICK_ACTIVITY } from './activity-options';
 import { parseCampaignInput, type CampaignInput } from '../src/core/campaign-input';
 import { InvalidInputError } from '../src/core/errors';
 import { CAMPAIGN_WORKFLOW } from '../src/core/messages';
 import type { campaign } from './campaign';
 
-const { runningCampaignModels } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
+const { runningCampaignModels } = proxyActivities<Activities>(QUICK_ACTIVITY);
 
 export interface NightlyInput {
   models: string[];

@@ -231,16 +231,15 @@ async function cmdCampaign(config: ReaConfig, args: string[]): Promise<void> {
   });
   const target = positionals[0];
   if (!target) throw new UsageError(`rea campaign ${sub ?? ''}: missing ${sub === 'start' ? 'FILE' : 'ID'}`);
-  if (sub === 'start') {
-    const raw = readInput(target);
-    await validateCampaign(config, raw);
-  }
+  // A campaign input is checked before any connection: a bad one never starts a workflow.
+  const startInput = sub === 'start' ? readInput(target) : undefined;
+  if (startInput !== undefined) await validateCampaign(config, startInput);
   const client = await connectClient(config);
   try {
     const handle = client.workflow.getHandle<CampaignWorkflow>(target);
     switch (sub) {
       case 'start': {
-        const started = await startCampaign(client, config, readInput(target), values.id);
+        const started = await startCampaign(client, config, startInput, values.id);
         console.log(`started campaign ${started.workflowId} (run ${started.firstExecutionRunId})`);
         if (values.wait) printResult(await started.result());
         break;

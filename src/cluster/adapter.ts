@@ -2,6 +2,7 @@
  * The one interface every cluster adapter implements (BullMQ GPU pool now; Slurm and Kubernetes
  * later). Submit is idempotent on the experiment id: submitting twice finds the first job.
  */
+import type { Config, ModelSpec } from '../core/model-spec';
 import type { ExperimentOutcome } from '../core/types';
 import type { Progress } from '../trainer/protocol';
 
@@ -36,4 +37,23 @@ export interface ClusterAdapter {
   cancel(jobId: string): Promise<void>;
   logs(jobId: string): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/**
+ * The job that trains `config` for a model: the spec's fixed values, the knobs, the fidelity knob and
+ * the seed become the trainer's config file; nothing else reaches the trainer.
+ */
+export function trainingJob(
+  spec: ModelSpec,
+  run: { experimentId: string; campaignId: string; config: Config; fidelity: number; seed: number },
+): TrainingJob {
+  return {
+    experimentId: run.experimentId,
+    campaignId: run.campaignId,
+    model: spec.name,
+    trainer: spec.trainer,
+    config: { ...spec.fixed, ...run.config, [spec.fidelity.knob]: run.fidelity, seed: run.seed },
+    resources: spec.resources,
+    primaryMetric: spec.metric.primary,
+  };
 }

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Pool } from 'pg';
+import { startGpuAgent, type GpuAgent } from '../../src/cluster/gpu-agent';
 import { loadConfig, type ReaConfig } from '../../src/config';
+import { createLogger } from '../../src/logging';
 import { searchAttributes } from '../../src/core/messages';
 import { migrate } from '../../src/db/migrate';
 import { createPool, ensureDatabase } from '../../src/db/pool';
@@ -85,3 +87,16 @@ export async function waitFor<T>(
 }
 
 export const FIXTURE_MODELS = path.join(loadConfig().root, 'test', 'fixtures', 'models');
+
+/** A real gpu-agent on the test config's queue, with `slots` CPU slots. */
+export function startTestAgent(config: ReaConfig, slots = 2): Promise<GpuAgent> {
+  return startGpuAgent({
+    redisUrl: config.REA_REDIS_URL,
+    prefix: config.REA_QUEUE_PREFIX,
+    slots: Array.from({ length: slots }, () => ''),
+    python: config.REA_PYTHON,
+    projectRoot: config.root,
+    workDir: config.REA_WORK_DIR,
+    log: createLogger('test-agent', 'warn'),
+  });
+}

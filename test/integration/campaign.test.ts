@@ -20,7 +20,7 @@ import { Queue } from 'bullmq';
 import type { Pool } from 'pg';
 import type { TrainingJob } from '../../src/cluster/adapter';
 import { redisConnection, TRAINING_QUEUE } from '../../src/cluster/bullmq-pool';
-import { startGpuAgent, type GpuAgent } from '../../src/cluster/gpu-agent';
+import type { GpuAgent } from '../../src/cluster/gpu-agent';
 import type { CampaignInput } from '../../src/core/campaign-input';
 import { InvalidInputError } from '../../src/core/errors';
 import { CAMPAIGN_WORKFLOW, searchAttributes, statusQueryName } from '../../src/core/messages';
@@ -38,6 +38,7 @@ import {
   uniqueName,
   waitFor,
   workflowBundle,
+  startTestAgent,
 } from '../helpers/stack';
 
 type CampaignHandle = WorkflowHandle<(input: CampaignInput) => Promise<CampaignResult>>;
@@ -66,15 +67,7 @@ describe('campaigns on the real stack', () => {
     pool = await testDatabase();
     config = testConfig({ REA_TEMPORAL_ADDRESS: env.address, REA_MODELS_DIR: FIXTURE_MODELS });
     worker = await startWorker(config, log, { workflowBundle: await workflowBundle() });
-    agent = await startGpuAgent({
-      redisUrl: config.REA_REDIS_URL,
-      prefix: config.REA_QUEUE_PREFIX,
-      slots: ['', ''],
-      python: config.REA_PYTHON,
-      projectRoot: config.root,
-      workDir: config.REA_WORK_DIR,
-      log,
-    });
+    agent = await startTestAgent(config, 2);
     queue = new Queue(TRAINING_QUEUE, {
       connection: redisConnection(config.REA_REDIS_URL),
       prefix: config.REA_QUEUE_PREFIX,

@@ -136,6 +136,94 @@ describe('rea dev', () => {
       await pool.end();
     }
 
+    // Approve, pause, resume and abort from the Temporal CLI, watching the Web UI's current details.
+    const gated = uniqueName('cli-gated');
+    const gatedInput = JSON.stringify({
+      model: 'tiny-ctr',
+      budget: { experiments: 20 },
+      replicates: 2,
+      slateSize: 4,
+      approval: { required: true },
+    });
+    await temporal(
+      'workflow',
+      'start',
+      '--type',
+      'campaign',
+      '--task-queue',
+      'rea',
+      '--workflow-id',
+      gated,
+      '--input',
+      gatedInput,
+    );
+    const statusOf = async () =>
+      (
+        JSON.parse(
+          await temporal('workflow', 'query', '--workflow-id', gated, '--name', 'status', '--output', 'json'),
+        ) as {
+          queryResult: [
+            {
+              paused: boolean;
+              approval: { status: string };
+              budget: { used: { experiments: number } };
+              running: unknown[];
+            },
+          ];
+        }
+      ).queryResult[0];
+    await waitFor('the plan to wait for approval', async () =>
+      (await statusOf()).approval.status === 'waiting' ? true : undefined,
+    );
+    assert.match(await temporal('workflow', 'metadata', '--workflow-id', gated), /waiting for plan approval/);
+    await temporal('workflow', 'signal', '--workflow-id', gated, '--name', 'pause');
+    assert.match(
+      await temporal(
+        'workflow',
+        'update',
+        'execute',
+        '--workflow-id',
+        gated,
+        '--name',
+        'approvePlan',
+        '--input',
+        '{}',
+      ),
+      /approved/,
+    );
+    await waitFor('the pause to show', async () => ((await statusOf()).paused ? true : undefined));
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(
+      (await statusOf()).budget.used.experiments,
+      2,
+      'only the baseline replicates ran before the pause',
+    );
+    await temporal('workflow', 'signal', '--workflow-id', gated, '--name', 'resume');
+    await waitFor('experiments after resume', async () =>
+      (await statusOf()).budget.used.experiments > 3 ? true : undefined,
+    );
+    await waitFor('a leaderboard in the current details', async () =>
+      /\| # \| hypothesis \|/.test(await temporal('workflow', 'metadata', '--workflow-id', gated))
+        ? true
+        : undefined,
+    );
+    await temporal(
+      'workflow',
+      'signal',
+      '--workflow-id',
+      gated,
+      '--name',
+      'abort',
+      '--input',
+      '{"reason": "stopped from the CLI"}',
+    );
+    const aborted = JSON.parse(
+      await temporal('workflow', 'result', '--workflow-id', gated, '--output', 'json'),
+    ) as {
+      result: { status: string; reason: string };
+    };
+    assert.deepEqual([aborted.result.status, aborted.result.reason], ['aborted', 'stopped from the CLI']);
+
     // rea's own CLI refuses a malformed input with the field named, and starts nothing.
     const bad = path.join(env.REA_WORK_DIR, 'bad.json');
     writeFileSync(bad, JSON.stringify({ model: 'tiny-ctr', budget: { experiments: 1 } }));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Pool } from 'pg';
-import { startGpuAgent, type GpuAgent } from '../../src/cluster/gpu-agent';
+import type { GpuAgent } from '../../src/cluster/gpu-agent';
 import { InvalidInputError } from '../../src/core/errors';
 import { createLogger } from '../../src/logging';
 import { upsertNightlySchedule } from '../../src/temporal/schedule';
@@ -20,6 +20,7 @@ import {
   uniqueName,
   waitFor,
   workflowBundle,
+  startTestAgent,
 } from '../helpers/stack';
 
 describe('nightly schedule', () => {
@@ -35,15 +36,7 @@ describe('nightly schedule', () => {
     pool = await testDatabase();
     config = testConfig({ REA_TEMPORAL_ADDRESS: env.address, REA_MODELS_DIR: FIXTURE_MODELS });
     worker = await startWorker(config, log, { workflowBundle: await workflowBundle() });
-    agent = await startGpuAgent({
-      redisUrl: config.REA_REDIS_URL,
-      prefix: config.REA_QUEUE_PREFIX,
-      slots: [''],
-      python: config.REA_PYTHON,
-      projectRoot: config.root,
-      workDir: config.REA_WORK_DIR,
-      log,
-    });
+    agent = await startTestAgent(config, 1);
   });
 
   after(async () => {
@@ -108,12 +101,14 @@ describe('nightly schedule', () => {
     const campaignId = night1.started[0]?.campaignId as string;
     assert.match(campaignId, /^tiny-ctr-nightly-\d{8}$/);
     // The campaign waits for plan approval, so it is still running at the second kick.
-    await waitFor('the campaign record', async () =>
-      (await pool.query("SELECT 1 FROM campaigns WHERE id = $1 AND status = 'running'", [campaignId]))
-        .rowCount
-        ? true
-        : undefined,
-    );
+    await waitFor('the campaign in Temporal visibility', async () => {
+      for await (const wf of env.client.workflow.list({
+        query: `WorkflowId = "${campaignId}" AND ReaModel = "tiny-ctr"`,
+      })) {
+        if (wf.status.name === 'RUNNING') return true;
+      }
+      return undefined;
+    });
     const night2 = await kick();
     assert.deepEqual(night2.started, []);
     assert.deepEqual(night2.skipped, [
