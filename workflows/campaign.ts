@@ -464,7 +464,7 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
         feedback: state.approval.feedback,
       });
       c.setSlate(slate);
-      if (state.approval.status === 'rejected') state.approval.status = 'waiting';
+      if (input.approval.required) state.approval.status = 'waiting';
       await recordCampaignPhase(campaignId, c.phase, state.plan);
     }
     if (state.approval.status === 'waiting') {

@@ -65,7 +65,9 @@ export interface Plan {
   round: number;
 }
 
-export type ApprovalStatus = 'not-required' | 'waiting' | 'approved' | 'rejected' | 'timed-out';
+/** `awaiting-plan`: approval is required, and the plan is not written yet. */
+export type ApprovalStatus =
+  'not-required' | 'awaiting-plan' | 'waiting' | 'approved' | 'rejected' | 'timed-out';
 
 export interface CampaignState {
   version: 1;
@@ -130,7 +132,7 @@ export function initialState(input: CampaignSettings): CampaignState {
     dropped: [],
     failures: [],
     counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, retried: 0, skipped: 0 },
-    approval: { status: input.approval.required ? 'waiting' : 'not-required', feedback: [] },
+    approval: { status: input.approval.required ? 'awaiting-plan' : 'not-required', feedback: [] },
     paused: false,
     recordedStart: false,
     runs: 1,

@@ -96,6 +96,9 @@ describe('nightly schedule', () => {
         .result() as Promise<NightlyResult>;
     };
 
+    // Nightly campaign ids are per day: clear what an earlier run of this test recorded today.
+    await pool.query("DELETE FROM experiments WHERE campaign_id LIKE 'tiny-ctr-nightly-%'");
+    await pool.query("DELETE FROM campaigns WHERE id LIKE 'tiny-ctr-nightly-%'");
     const night1 = await kick();
     assert.equal(night1.started.length, 1);
     const campaignId = night1.started[0]?.campaignId as string;
