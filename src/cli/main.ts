@@ -181,6 +181,12 @@ function printResult(result: CampaignResult): void {
       `  win (${w.phase}): ${w.hypothesisId} ${w.gainPct.toFixed(2)}%${w.synergyPct === undefined ? '' : `, synergy ${w.synergyPct.toFixed(2)}%`}`,
     );
   }
+  if (result.unconfirmed) {
+    const u = result.unconfirmed;
+    console.log(
+      `  not confirmed: ${u.hypothesisId} ${u.gainPct.toFixed(2)}% (95% CI ${u.low.toFixed(2)}% .. ${u.high.toFixed(2)}%): the baseline stays`,
+    );
+  }
   console.log(`  best config: ${JSON.stringify(result.best.config)}`);
 }
 

@@ -87,6 +87,8 @@ export interface CampaignState {
   combos: { hypothesisId: string; parts: string[] }[];
   wins: { hypothesisId: string; gainPct: number; phase: Phase; synergyPct?: number }[];
   bestId: string;
+  /** The final candidate when its confirmation failed: reported, but the baseline stays best. */
+  unconfirmed?: { hypothesisId: string; gainPct: number; low: number; high: number };
   /** Knobs an engineer asked the planner to leave alone. */
   excludedKnobs: string[];
   humanQueue: string[];
@@ -399,6 +401,21 @@ export class Campaign {
       case 'refine':
         s.bestId = this.bestAt(high) ?? s.bestId;
         break;
+      case 'confirm': {
+        // The final candidate stands only if its replicates beat the baseline beyond noise.
+        const g = s.bestId === BASELINE_ID ? undefined : this.gain(s.bestId, high);
+        if (s.bestId !== BASELINE_ID && !(g && g.n >= 2 && g.low > 0)) {
+          s.unconfirmed = {
+            hypothesisId: s.bestId,
+            gainPct: g?.gainPct ?? 0,
+            low: g?.low ?? 0,
+            high: g?.high ?? 0,
+          };
+          this.drop(s.bestId, `not confirmed at ${high}: the 95% interval of its gain includes zero`);
+          s.bestId = BASELINE_ID;
+        }
+        break;
+      }
       default:
         break;
     }
@@ -524,6 +541,7 @@ export class Campaign {
       gainCi: { low: g?.low ?? 0, high: g?.high ?? 0 },
       significant: g !== undefined && g.n >= 2 && g.low > 0,
       wins: s.wins,
+      ...(s.unconfirmed ? { unconfirmed: s.unconfirmed } : {}),
       experiments: s.counts,
       budget: { limit: s.budget, used: s.used, byPhase: s.byPhase },
       split: this.input.split,

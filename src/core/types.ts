@@ -78,6 +78,8 @@ export interface CampaignResult {
   /** True when the interval excludes zero: the win is more than noise. */
   significant: boolean;
   wins: { hypothesisId: string; gainPct: number; phase: Phase; synergyPct?: number }[];
+  /** The final candidate, when its confirmation replicates did not beat the baseline beyond noise. */
+  unconfirmed?: { hypothesisId: string; gainPct: number; low: number; high: number };
   experiments: {
     total: number;
     succeeded: number;

@@ -162,6 +162,29 @@ describe('campaign rules', () => {
     assert.ok(result.experiments.failed > 0);
   });
 
+  it('keeps the baseline when the final candidate fails its confirmation', () => {
+    const input = parseCampaignInput({ model: 'synthetic-ctr', budget: { experiments: 50 } });
+    const c = new Campaign(initialState(input), spec, input, fidelityLevels(input, spec));
+    const high = c.levels.high;
+    const h = c.register({ id: '', source: 'planner', rationale: '', delta: { dropout: 0.1 } });
+    const item = (id: string, seed: number): WorkItem => ({
+      hypothesisId: id,
+      role: 'candidate',
+      fidelity: high,
+      seed,
+      attempt: 1,
+    });
+    for (const [i, v] of [0.85, 0.86, 0.855].entries()) c.record(item(BASELINE_ID, i), v);
+    for (const [i, v] of [0.84, 0.862, 0.858].entries()) c.record(item(h.id, i), v);
+    c.state.step = 'confirm';
+    c.state.bestId = h.id;
+    c.conclude();
+    const result = c.result('camp', 'completed');
+    assert.equal(result.best.hypothesisId, BASELINE_ID);
+    assert.equal(result.unconfirmed?.hypothesisId, 'dropout=0.1');
+    assert.ok((result.unconfirmed?.low ?? 0) < 0);
+  });
+
   it('maps steps to phases', () => {
     assert.deepEqual(
       ['baseline', 'plan', 'screen', 'validate', 'combine', 'exploit', 'refine', 'confirm', 'report'].map(
