@@ -441,10 +441,12 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
     }
   }
 
-  async function handOver(): Promise<never> {
+  /** Continues-as-new, unless an abort arrived meanwhile: then this run goes on to its report. */
+  async function handOver(): Promise<void> {
     await condition(allHandlersFinished);
+    if (aborting !== undefined) return;
     state.runs += 1;
-    return continueAsNew<typeof campaign>(rawInput, { state, spec });
+    await continueAsNew<typeof campaign>(rawInput, { state, spec });
   }
 
   // Handlers change these between awaits; reading through a function keeps TypeScript from narrowing.
@@ -520,7 +522,7 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
         }
         const drained = await drain();
         if (drained === 'continue-as-new') await handOver();
-        if (drained === 'aborted') break;
+        if (drained === 'aborted' || aborting !== undefined) break;
         if (state.step === 'baseline' && !c.values(BASELINE_ID, levels.low).length) {
           throw ApplicationFailure.nonRetryable(
             `every baseline run failed (${state.failures.map((f) => f.action).join('; ')}); fix the model spec or the trainer first`,
