@@ -300,10 +300,13 @@ export class Campaign {
         );
         break;
       case 'validate':
-        s.pending = [
-          ...this.items(BASELINE_ID, 'baseline', mid, R),
-          ...s.survivors.flatMap((id) => this.items(id, 'candidate', mid, R)),
-        ];
+        // Nothing survived the screen: a baseline at mid fidelity would have nothing to judge.
+        s.pending = s.survivors.length
+          ? [
+              ...this.items(BASELINE_ID, 'baseline', mid, R),
+              ...s.survivors.flatMap((id) => this.items(id, 'candidate', mid, R)),
+            ]
+          : [];
         break;
       case 'combine':
         s.combos = this.combinations().map(({ hypothesis, parts }) => ({

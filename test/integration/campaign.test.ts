@@ -117,10 +117,19 @@ describe('campaigns on the real stack', () => {
     const phases = new Set(rows.map((r) => r.phase));
     for (const phase of ['preflight', 'validation', 'exploitation'])
       assert.ok(phases.has(phase), `no ${phase} experiments`);
-    assert.deepEqual(
-      [...new Set(rows.map((r) => r.fidelity))].sort((a, b) => a - b),
-      [40, 80, 160],
+    // Low to screen, high to exploit; the middle only when something survived the screen.
+    const fidelities = [...new Set(rows.map((r) => r.fidelity))].sort((a, b) => a - b);
+    assert.ok(fidelities.includes(40) && fidelities.includes(160), JSON.stringify(fidelities));
+    assert.ok(
+      fidelities.every((f) => [40, 80, 160].includes(f)),
+      JSON.stringify(fidelities),
     );
+    if (fidelities.includes(80)) {
+      assert.ok(
+        rows.some((r) => r.fidelity === 80 && r.role === 'baseline'),
+        'a rolling baseline at mid fidelity',
+      );
+    }
     assert.equal(
       rows.filter((r) => r.role === 'baseline' && r.fidelity === 40).length,
       2,

@@ -154,7 +154,12 @@ describe('campaign rules', () => {
   });
 
   it('reports the baseline as best, with zero gain, when nothing wins', () => {
-    const { c } = simulate({ slateSize: 3 }, (item) => item.role === 'candidate');
+    const { c, runs } = simulate({ slateSize: 3 }, (item) => item.role === 'candidate');
+    assert.equal(
+      runs.filter((r) => r.fidelity === c.levels.mid).length,
+      0,
+      'no survivors: nothing to validate',
+    );
     const result = c.result('camp', 'completed');
     assert.equal(result.best.hypothesisId, BASELINE_ID);
     assert.equal(result.gainPct, 0);
