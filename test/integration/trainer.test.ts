@@ -59,15 +59,14 @@ describe('trainer protocol round trip', () => {
   });
 
   it('kills the trainer when cancelled', async () => {
+    // Cancel at the trainer's first log line; runTrainer returns only once the process group is gone,
+    // so a missed kill would hang here for the whole 100000-step run.
     const controller = new AbortController();
-    const started = Date.now();
-    const pending = run(
+    const { outcome } = await run(
       { steps: 100_000 },
-      { signal: controller.signal, onProgress: () => controller.abort() },
+      { signal: controller.signal, onLog: () => controller.abort() },
     );
-    const { outcome } = await pending;
     assert.equal(outcome.status === 'failed' && outcome.failureClass, 'cancelled');
-    assert.ok(Date.now() - started < 60_000);
   });
 
   it('enforces the time limit', async () => {
