@@ -48,6 +48,7 @@ import { InvalidInputError, parseOrThrow } from '../src/core/errors';
 import {
   abortSchema,
   addHypothesisSchema,
+  campaignMessages,
   EXPERIMENT_WORKFLOW,
   rejectPlanSchema,
   searchAttributes,
@@ -96,13 +97,14 @@ export interface CampaignStatus {
 }
 
 export const statusQuery = defineQuery<CampaignStatus>(statusQueryName);
-export const approvePlanUpdate = defineUpdate<{ approved: true; round: number }, [unknown?]>('approvePlan');
-export const rejectPlanUpdate = defineUpdate<{ rejected: true; round: number }, [RejectPlan]>('rejectPlan');
-export const setBudgetUpdate = defineUpdate<Budget, [Budget]>('setBudget');
-export const addHypothesisUpdate = defineUpdate<{ hypothesisId: string }, [AddHypothesis]>('addHypothesis');
-export const pauseSignal = defineSignal('pause');
-export const resumeSignal = defineSignal('resume');
-export const abortSignal = defineSignal<[{ reason?: string }?]>('abort');
+const m = campaignMessages;
+export const approvePlanUpdate = defineUpdate<{ approved: true; round: number }, [unknown?]>(m.approvePlan);
+export const rejectPlanUpdate = defineUpdate<{ rejected: true; round: number }, [RejectPlan]>(m.rejectPlan);
+export const setBudgetUpdate = defineUpdate<Budget, [Budget]>(m.setBudget);
+export const addHypothesisUpdate = defineUpdate<{ hypothesisId: string }, [AddHypothesis]>(m.addHypothesis);
+export const pauseSignal = defineSignal(m.pause);
+export const resumeSignal = defineSignal(m.resume);
+export const abortSignal = defineSignal<[{ reason?: string }?]>(m.abort);
 
 /** What a run hands to the next one at continue-as-new. */
 export interface CarriedCampaign {
@@ -263,10 +265,9 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
     (raw) => {
       const { delta, rationale } = addHypothesisSchema.parse(raw);
       const h = c.register({ id: '', source: 'human', rationale, delta });
-      const fidelity =
-        { screen: levels.low, validate: levels.mid, combine: levels.mid }[state.step as string] ??
-        levels.high;
+      // Into the running step's work at its fidelity; before the screen, into the screen's slate.
       if (state.prepared && state.step !== 'plan' && state.step !== 'report' && state.step !== 'baseline') {
+        const fidelity = c.stepFidelity(state.step);
         state.pending.push({ hypothesisId: h.id, role: 'candidate', fidelity, seed: input.seed, attempt: 1 });
       } else {
         state.humanQueue.push(h.id);
@@ -280,17 +281,14 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
         const problems = configProblems(spec, delta);
         if (problems.length)
           invalid(`addHypothesis is invalid: ${problems.map((p) => `delta.${p}`).join('; ')}`);
-        const changed = Object.entries(delta).filter(([k, v]) => spec.knobs[k]?.baseline !== v);
-        if (!changed.length)
+        const id = c.idOf(delta);
+        if (id === BASELINE_ID)
           invalid(
             'addHypothesis is invalid: delta: expected at least one knob that differs from the baseline',
           );
         if (c.phase === 'done') invalid('addHypothesis: the campaign is finishing');
-        const probe = Object.fromEntries(changed);
-        const known = Object.values(state.hypotheses).find(
-          (h) => JSON.stringify(h.delta) === JSON.stringify(probe),
-        );
-        if (known) invalid(`addHypothesis: "${known.id}" is already part of this campaign`);
+        // Ids are derived from the delta with sorted keys, so key order cannot hide a repeat.
+        if (state.hypotheses[id]) invalid(`addHypothesis: "${id}" is already part of this campaign`);
       },
     },
   );

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { inputProblemsAgainstSpec, parseCampaignInput } from '../core/campaign-input';
 import { InvalidInputError } from '../core/errors';
-import { statusQueryName } from '../core/messages';
+import { campaignMessages as m, statusQueryName } from '../core/messages';
 import type { CampaignResult } from '../core/types';
 import type { CampaignInput } from '../core/campaign-input';
 
@@ -257,13 +257,13 @@ async function cmdCampaign(config: ReaConfig, args: string[]): Promise<void> {
         printResult(await handle.result());
         break;
       case 'approve':
-        console.log(JSON.stringify(await update(() => handle.executeUpdate('approvePlan', { args: [{}] }))));
+        console.log(JSON.stringify(await update(() => handle.executeUpdate(m.approvePlan, { args: [{}] }))));
         break;
       case 'reject': {
         const excludeKnobs = values['exclude-knobs']?.split(',').map((k) => k.trim()) ?? [];
         const payload = { feedback: values.feedback ?? '', excludeKnobs };
         console.log(
-          JSON.stringify(await update(() => handle.executeUpdate('rejectPlan', { args: [payload] }))),
+          JSON.stringify(await update(() => handle.executeUpdate(m.rejectPlan, { args: [payload] }))),
         );
         break;
       }
@@ -273,24 +273,24 @@ async function cmdCampaign(config: ReaConfig, args: string[]): Promise<void> {
           gpuHours: numberOption('gpu-hours', values['gpu-hours']),
         };
         console.log(
-          JSON.stringify(await update(() => handle.executeUpdate('setBudget', { args: [budget] }))),
+          JSON.stringify(await update(() => handle.executeUpdate(m.setBudget, { args: [budget] }))),
         );
         break;
       }
       case 'add-hypothesis': {
         const payload = { delta: parseJsonOption('delta', values.delta), rationale: values.rationale ?? '' };
         console.log(
-          JSON.stringify(await update(() => handle.executeUpdate('addHypothesis', { args: [payload] }))),
+          JSON.stringify(await update(() => handle.executeUpdate(m.addHypothesis, { args: [payload] }))),
         );
         break;
       }
       case 'pause':
       case 'resume':
-        await handle.signal(sub);
+        await handle.signal(m[sub]);
         console.log(`sent ${sub} to ${target}`);
         break;
       case 'abort':
-        await handle.signal('abort', { reason: values.reason ?? 'aborted from the rea CLI' });
+        await handle.signal(m.abort, { reason: values.reason ?? 'aborted from the rea CLI' });
         console.log(`sent abort to ${target}`);
         break;
       default:
@@ -316,7 +316,7 @@ async function cmdSchedule(config: ReaConfig, args: string[]): Promise<void> {
   const models =
     values.models
       ?.split(',')
-      .map((m) => m.trim())
+      .map((name) => name.trim())
       .filter(Boolean) ?? [];
   if (!models.length) throw new UsageError('--models: expected a comma-separated list of model names');
   const template = (values.input ? readInput(values.input) : { budget: { experiments: 40 } }) as Record<

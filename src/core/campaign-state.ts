@@ -9,8 +9,8 @@
  *   exploitation: exploit (best at high + baseline) → refine (local steps at high) → confirm (replicates)
  */
 import type { Budget, CampaignSettings } from './campaign-input';
-import { jobCost, type Config, type ModelSpec } from './model-spec';
-import { hypothesisId, withoutBaselineValues } from './planner';
+import { baselineConfig, jobCost, type Config, type ModelSpec } from './model-spec';
+import { BASELINE_ID, hypothesisId, withoutBaselineValues } from './planner';
 import { diffInterval, mean, sampleStd } from './stats';
 import type { CampaignResult, FailureClass, Hypothesis, Phase, Spend } from './types';
 
@@ -102,7 +102,7 @@ export interface CampaignState {
   runs: number;
 }
 
-export const BASELINE_ID = 'baseline';
+export { BASELINE_ID };
 const MAX_LISTED = 200;
 
 export function initialState(input: CampaignSettings): CampaignState {
@@ -217,9 +217,14 @@ export class Campaign {
 
   // ---- hypotheses and measurements ----------------------------------------------------------
 
+  /** The id a delta is known by: knobs at their baseline values do not count. */
+  idOf(delta: Config): string {
+    return hypothesisId(withoutBaselineValues(this.spec, delta));
+  }
+
   register(h: Hypothesis): Hypothesis {
     const delta = withoutBaselineValues(this.spec, h.delta);
-    const id = Object.keys(delta).length ? hypothesisId(delta) : BASELINE_ID;
+    const id = hypothesisId(delta);
     const existing = this.state.hypotheses[id];
     if (existing) return existing;
     const registered = { ...h, id, delta };
@@ -234,8 +239,7 @@ export class Campaign {
   }
 
   config(id: string): Config {
-    const base = Object.fromEntries(Object.entries(this.spec.knobs).map(([k, v]) => [k, v.baseline]));
-    return { ...base, ...(this.state.hypotheses[id]?.delta ?? {}) };
+    return { ...baselineConfig(this.spec), ...(this.state.hypotheses[id]?.delta ?? {}) };
   }
 
   record(item: WorkItem, value: number): void {
@@ -281,14 +285,29 @@ export class Campaign {
     }));
   }
 
+  /** The fidelity a step trains at: low to screen, mid to validate and combine, high to exploit. */
+  stepFidelity(step: Step): number {
+    const { low, mid, high } = this.levels;
+    switch (phaseOf(step)) {
+      case 'preflight':
+      case 'validation':
+        return step === 'validate' ? mid : low;
+      case 'combination':
+        return mid;
+      case 'exploitation':
+      case 'done':
+        return high;
+    }
+  }
+
   /** Lays out the work of the current step (the plan step needs a slate first: see `setSlate`). */
   prepare(refinements: Hypothesis[] = []): void {
-    const { low, mid, high } = this.levels;
     const R = this.input.replicates;
     const s = this.state;
+    const f = this.stepFidelity(s.step);
     switch (s.step) {
       case 'baseline':
-        s.pending = this.items(BASELINE_ID, 'baseline', low, R);
+        s.pending = this.items(BASELINE_ID, 'baseline', f, R);
         break;
       case 'plan':
       case 'report':
@@ -296,15 +315,15 @@ export class Campaign {
         break;
       case 'screen':
         s.pending = [...s.slate, ...s.humanQueue.splice(0)].flatMap((id) =>
-          this.items(id, 'candidate', low, 1),
+          this.items(id, 'candidate', f, 1),
         );
         break;
       case 'validate':
         // Nothing survived the screen: a baseline at mid fidelity would have nothing to judge.
         s.pending = s.survivors.length
           ? [
-              ...this.items(BASELINE_ID, 'baseline', mid, R),
-              ...s.survivors.flatMap((id) => this.items(id, 'candidate', mid, R)),
+              ...this.items(BASELINE_ID, 'baseline', f, R),
+              ...s.survivors.flatMap((id) => this.items(id, 'candidate', f, R)),
             ]
           : [];
         break;
@@ -313,19 +332,19 @@ export class Campaign {
           hypothesisId: this.register(hypothesis).id,
           parts,
         }));
-        s.pending = s.combos.flatMap((c) => this.items(c.hypothesisId, 'candidate', mid, R));
+        s.pending = s.combos.flatMap((c) => this.items(c.hypothesisId, 'candidate', f, R));
         break;
       case 'exploit':
         s.pending = [
-          ...this.items(BASELINE_ID, 'baseline', high, R),
-          ...(s.bestId === BASELINE_ID ? [] : this.items(s.bestId, 'candidate', high, 1)),
+          ...this.items(BASELINE_ID, 'baseline', f, R),
+          ...(s.bestId === BASELINE_ID ? [] : this.items(s.bestId, 'candidate', f, 1)),
         ];
         break;
       case 'refine':
-        s.pending = refinements.flatMap((h) => this.items(this.register(h).id, 'candidate', high, 1));
+        s.pending = refinements.flatMap((h) => this.items(this.register(h).id, 'candidate', f, 1));
         break;
       case 'confirm':
-        s.pending = s.bestId === BASELINE_ID ? [] : this.items(s.bestId, 'candidate', high, R);
+        s.pending = s.bestId === BASELINE_ID ? [] : this.items(s.bestId, 'candidate', f, R);
         break;
     }
     s.prepared = true;

@@ -19,6 +19,17 @@ export interface JobFinished {
 
 export const statusQueryName = 'status';
 
+/** The campaign's updates and signals, by the names the Temporal CLI and `rea` send. */
+export const campaignMessages = {
+  approvePlan: 'approvePlan',
+  rejectPlan: 'rejectPlan',
+  setBudget: 'setBudget',
+  addHypothesis: 'addHypothesis',
+  pause: 'pause',
+  resume: 'resume',
+  abort: 'abort',
+} as const;
+
 /** Payloads of the campaign's messages, validated where they arrive (update validators, CLI). */
 export const rejectPlanSchema = z
   .object({

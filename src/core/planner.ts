@@ -5,7 +5,7 @@
  *
  *   proposeSingleKnobSlate(spec, 5, 42) // → 5 hypotheses, each changing one knob
  */
-import type { Config, Knob, KnobValue, ModelSpec } from './model-spec';
+import { baselineConfig, type Config, type Knob, type KnobValue, type ModelSpec } from './model-spec';
 import type { Hypothesis } from './types';
 
 /** mulberry32: a small, well-distributed 32-bit PRNG; enough for ordering proposals. */
@@ -75,6 +75,9 @@ export function neighbours(
   return [...new Set(values)].filter((v) => v !== around);
 }
 
+/** The id of the empty delta: the model as it is. */
+export const BASELINE_ID = 'baseline';
+
 /** Drops entries equal to the baseline, so that equal configs get equal ids. */
 export function withoutBaselineValues(spec: ModelSpec, delta: Config): Config {
   return Object.fromEntries(Object.entries(delta).filter(([k, v]) => spec.knobs[k]?.baseline !== v));
@@ -84,7 +87,7 @@ export function hypothesisId(delta: Config): string {
   const parts = Object.keys(delta)
     .sort()
     .map((k) => `${k}=${String(delta[k])}`);
-  return parts.length ? parts.join(',') : 'baseline';
+  return parts.length ? parts.join(',') : BASELINE_ID;
 }
 
 /**
@@ -118,7 +121,7 @@ export function proposeRefinements(
   exclude: ReadonlySet<string> = new Set(),
 ): Hypothesis[] {
   const random = seededRandom(seed ^ 0x5eed);
-  const current = { ...baselineOf(spec), ...bestDelta };
+  const current = { ...baselineConfig(spec), ...bestDelta };
   const knobNames = shuffle(Object.keys(spec.knobs).sort(), random);
   const queues = knobNames.map((name) => ({
     name,
@@ -127,10 +130,6 @@ export function proposeRefinements(
   return roundRobin(spec, queues, count, exclude, bestDelta, (name, value) => {
     return `refine the best: ${name} ${String(current[name])} → ${String(value)}`;
   });
-}
-
-function baselineOf(spec: ModelSpec): Config {
-  return Object.fromEntries(Object.entries(spec.knobs).map(([n, k]) => [n, k.baseline]));
 }
 
 function roundRobin(
@@ -151,7 +150,7 @@ function roundRobin(
       offered = true;
       const delta = withoutBaselineValues(spec, { ...baseDelta, [name]: value });
       const id = hypothesisId(delta);
-      if (seen.has(id) || id === 'baseline') continue;
+      if (seen.has(id) || id === BASELINE_ID) continue;
       seen.add(id);
       slate.push({ id, source: 'planner', rationale: rationale(name, value, depth), delta });
       if (slate.length >= count) break;

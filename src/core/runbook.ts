@@ -5,7 +5,7 @@
  *
  *   decide(spec, { batch_size: 256 }, 'oom', 1) // → { action: 'retry', delta: { batch_size: 128 }, ... }
  */
-import type { Config, Knob, ModelSpec } from './model-spec';
+import { baselineConfig, type Config, type Knob, type ModelSpec } from './model-spec';
 import type { FailureClass } from './types';
 
 export const MAX_ATTEMPTS = 3;
@@ -40,7 +40,7 @@ export function decide(
   attempt: number,
 ): RunbookDecision {
   const config: Config = {
-    ...Object.fromEntries(Object.entries(spec.knobs).map(([k, v]) => [k, v.baseline])),
+    ...baselineConfig(spec),
     ...delta,
   };
   if (failure === 'cancelled') return { action: 'none', why: 'cancelled on purpose' };
