@@ -5,9 +5,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { CAMPAIGN_WORKFLOW, searchAttributes } from '../src/core/messages';
-import { trainingJob, type ClusterAdapter, type JobStatus } from '../src/cluster/adapter';
+import { trainingJob, type JobStatus } from '../src/cluster/adapter';
+import { ClusterUnavailableError, type Clusters } from '../src/cluster/registry';
 import { InvalidInputError } from '../src/core/errors';
-import type { Config, ModelSpec } from '../src/core/model-spec';
+import type { ClusterSettings, Config, ModelSpec } from '../src/core/model-spec';
 import { readModelSpec, UnknownModelError } from '../src/models';
 import { proposeRefinements as proposeRefinementSlate, proposeSingleKnobSlate } from '../src/core/planner';
 import type { ExperimentOutcome, ExperimentRequest, Hypothesis } from '../src/core/types';
@@ -17,13 +18,22 @@ import type { Logger } from '../src/logging';
 export interface ActivityDeps {
   store: Store;
   temporal: Client;
-  cluster: ClusterAdapter;
+  clusters: Clusters;
   modelsDir: string;
   log: Logger;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const { store, cluster, modelsDir } = deps;
+  const { store, clusters, modelsDir } = deps;
+  const clusterFor = (settings: ClusterSettings) => {
+    try {
+      return clusters.for(settings);
+    } catch (err) {
+      if (err instanceof ClusterUnavailableError)
+        throw ApplicationFailure.nonRetryable(err.message, 'ClusterUnavailable');
+      throw err;
+    }
+  };
   return {
     /** Reads and validates models/<name>.json; a missing or invalid spec fails the campaign at once. */
     async loadModelSpec(name: string): Promise<ModelSpec> {
@@ -122,7 +132,7 @@ export function createActivities(deps: ActivityDeps) {
       spec: ModelSpec;
     }): Promise<{ jobId: string; created: boolean }> {
       const { request, spec } = req;
-      const submitted = await cluster.submit(trainingJob(spec, request));
+      const submitted = await clusterFor(spec.cluster).submit(trainingJob(spec, request));
       deps.log.info(
         { experimentId: request.experimentId, created: submitted.created },
         'training job submitted',
@@ -130,13 +140,13 @@ export function createActivities(deps: ActivityDeps) {
       return submitted;
     },
 
-    async pollTrainingJob(jobId: string): Promise<JobStatus> {
+    async pollTrainingJob(req: { cluster: ClusterSettings; jobId: string }): Promise<JobStatus> {
       Context.current().heartbeat();
-      return cluster.status(jobId);
+      return clusterFor(req.cluster).status(req.jobId);
     },
 
-    async cancelTrainingJob(jobId: string): Promise<void> {
-      await cluster.cancel(jobId);
+    async cancelTrainingJob(req: { cluster: ClusterSettings; jobId: string }): Promise<void> {
+      await clusterFor(req.cluster).cancel(req.jobId);
     },
 
     async recordExperimentOutcome(

@@ -52,7 +52,7 @@ export async function experiment({ request, spec }: ExperimentInput): Promise<Ex
     let runningSince: number | undefined;
     while (outcome === undefined) {
       if (await condition(() => outcome !== undefined, `${request.pollIntervalSec}s`)) break;
-      const status = await pollTrainingJob(jobId);
+      const status = await pollTrainingJob({ cluster: spec.cluster, jobId });
       if (status.state === 'finished') {
         outcome ??= status.outcome;
       } else if (status.state === 'missing') {
@@ -63,7 +63,7 @@ export async function experiment({ request, spec }: ExperimentInput): Promise<Ex
         state = 'running';
         runningSince ??= Date.now();
         if (Date.now() - runningSince > (spec.resources.timeLimitSec + LOST_GRACE_SEC) * 1000) {
-          await cancelTrainingJob(jobId);
+          await cancelTrainingJob({ cluster: spec.cluster, jobId });
           outcome = {
             status: 'failed',
             failureClass: 'lost',
@@ -76,7 +76,7 @@ export async function experiment({ request, spec }: ExperimentInput): Promise<Ex
   } catch (err) {
     if (!isCancellation(err)) throw err;
     await CancellationScope.nonCancellable(async () => {
-      await cancelTrainingJob(jobId);
+      await cancelTrainingJob({ cluster: spec.cluster, jobId });
       await recordExperimentOutcome(
         jobId,
         { status: 'failed', failureClass: 'cancelled', message: 'experiment cancelled', wallTimeSec: 0 },

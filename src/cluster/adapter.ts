@@ -1,8 +1,8 @@
 /**
- * The one interface every cluster adapter implements (BullMQ GPU pool now; Slurm and Kubernetes
- * later). Submit is idempotent on the experiment id: submitting twice finds the first job.
+ * The one interface every cluster adapter implements (the BullMQ GPU pool, Slurm, Kubernetes).
+ * Submit is idempotent on the experiment id: submitting twice finds the first job.
  */
-import type { Config, ModelSpec } from '../core/model-spec';
+import type { ClusterSettings, Config, ModelSpec } from '../core/model-spec';
 import type { ExperimentOutcome } from '../core/types';
 import type { Progress } from '../trainer/protocol';
 
@@ -22,6 +22,8 @@ export interface TrainingJob {
   config: Record<string, unknown>;
   resources: ResourceRequest;
   primaryMetric: string;
+  /** The spec's cluster settings (partition, image...), for the adapter that runs it. */
+  cluster: ClusterSettings;
 }
 
 export type JobStatus =
@@ -55,5 +57,6 @@ export function trainingJob(
     config: { ...spec.fixed, ...run.config, [spec.fidelity.knob]: run.fidelity, seed: run.seed },
     resources: spec.resources,
     primaryMetric: spec.metric.primary,
+    cluster: spec.cluster,
   };
 }

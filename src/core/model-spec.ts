@@ -62,6 +62,37 @@ const jsonValue: z.ZodType<unknown> = z.lazy(() =>
   ]),
 );
 
+const slurmName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected a Slurm name (A-Z, a-z, 0-9, . _ -)');
+const k8sName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a Kubernetes name (lowercase a-z, 0-9 and -)');
+
+export const clusterSchema = z.discriminatedUnion('adapter', [
+  z.object({ adapter: z.literal('bullmq') }).strict(),
+  z
+    .object({
+      adapter: z.literal('slurm'),
+      partition: slurmName.optional(),
+      account: slurmName.optional(),
+      qos: slurmName.optional(),
+    })
+    .strict(),
+  z
+    .object({
+      adapter: z.literal('kubernetes'),
+      /** The container image with the trainer; its argv is the spec's trainer argv. */
+      image: z.string().min(1).max(500),
+      namespace: k8sName.default('default'),
+      serviceAccountName: k8sName.optional(),
+      /** The extended resource that GPUs are requested as. */
+      gpuResource: z.string().min(1).default('nvidia.com/gpu'),
+      ttlSecondsAfterFinished: z.number().int().min(0).default(86400),
+    })
+    .strict(),
+]);
+export type ClusterSettings = z.output<typeof clusterSchema>;
+export type ClusterKind = ClusterSettings['adapter'];
+
 export const modelSpecSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a lowercase name (a-z, 0-9, - and _)'),
@@ -109,10 +140,8 @@ export const modelSpecSchema = z
       .object({ gpuHoursPerUnit: z.number().positive('expected a positive number of GPU-hours') })
       .strict()
       .default({ gpuHoursPerUnit: 1 / 3600 }),
-    cluster: z
-      .object({ adapter: z.enum(['bullmq']) })
-      .strict()
-      .default({ adapter: 'bullmq' }),
+    /** Where the trainer runs: the BullMQ GPU pool (default), a Slurm cluster or Kubernetes. */
+    cluster: clusterSchema.default({ adapter: 'bullmq' }),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -5,7 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { BullmqPool } from '../cluster/bullmq-pool';
+import { createClusters } from '../cluster/registry';
 import { startEventBridge } from '../cluster/event-bridge';
 import type { ReaConfig } from '../config';
 import { createPool } from '../db/pool';
@@ -29,7 +29,7 @@ export async function startWorker(
   opts: { workflowBundle?: WorkflowBundleWithSourceMap; maxConcurrentActivities?: number } = {},
 ): Promise<RunningWorker> {
   const pool = createPool(config.REA_DATABASE_URL);
-  const cluster = new BullmqPool({ redisUrl: config.REA_REDIS_URL, prefix: config.REA_QUEUE_PREFIX });
+  const clusters = createClusters(config, log);
   const connection = await NativeConnection.connect({ address: config.REA_TEMPORAL_ADDRESS });
   const clientConnection = await Connection.connect({ address: config.REA_TEMPORAL_ADDRESS });
   const client = new Client({ connection: clientConnection, namespace: config.REA_TEMPORAL_NAMESPACE });
@@ -47,7 +47,7 @@ export async function startWorker(
     activities: createActivities({
       store: new Store(pool),
       temporal: client,
-      cluster,
+      clusters,
       modelsDir: config.REA_MODELS_DIR,
       log,
     }),
@@ -57,7 +57,7 @@ export async function startWorker(
   log.info({ taskQueue: config.REA_TASK_QUEUE, namespace: config.REA_TEMPORAL_NAMESPACE }, 'worker ready');
   const done = worker.run().finally(async () => {
     await bridge.close().catch(() => undefined);
-    await cluster.close().catch(() => undefined);
+    await clusters.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
     await clientConnection.close().catch(() => undefined);
     await connection.close().catch(() => undefined);

@@ -1,0 +1,53 @@
+/**
+ * The cluster adapters a worker can use, chosen per model by its spec's `cluster` field. Adapters
+ * are made on first use and kept, one per distinct set of settings.
+ *
+ *   const clusters = createClusters(config, log);
+ *   await clusters.for(spec.cluster).submit(trainingJob(spec, run));
+ */
+import type { ClusterSettings } from '../core/model-spec';
+import type { ReaConfig } from '../config';
+import type { Logger } from '../logging';
+import type { ClusterAdapter } from './adapter';
+import { BullmqPool } from './bullmq-pool';
+
+export interface Clusters {
+  for(settings: ClusterSettings): ClusterAdapter;
+  close(): Promise<void>;
+}
+
+export class ClusterUnavailableError extends Error {
+  override readonly name = 'ClusterUnavailableError';
+}
+
+function create(settings: ClusterSettings, config: ReaConfig, _log: Logger): ClusterAdapter {
+  switch (settings.adapter) {
+    case 'bullmq':
+      return new BullmqPool({ redisUrl: config.REA_REDIS_URL, prefix: config.REA_QUEUE_PREFIX });
+    case 'slurm':
+      throw new ClusterUnavailableError('the Slurm adapter is not built yet (cluster.adapter "slurm")');
+    case 'kubernetes':
+      throw new ClusterUnavailableError(
+        'the Kubernetes adapter is not built yet (cluster.adapter "kubernetes")',
+      );
+  }
+}
+
+export function createClusters(config: ReaConfig, log: Logger): Clusters {
+  const adapters = new Map<string, ClusterAdapter>();
+  return {
+    for(settings) {
+      const key = JSON.stringify(settings);
+      let adapter = adapters.get(key);
+      if (!adapter) {
+        adapter = create(settings, config, log);
+        adapters.set(key, adapter);
+      }
+      return adapter;
+    },
+    async close() {
+      await Promise.allSettled([...adapters.values()].map((a) => a.close()));
+      adapters.clear();
+    },
+  };
+}
