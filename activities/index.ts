@@ -4,22 +4,26 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
 import { CAMPAIGN_WORKFLOW, searchAttributes } from '../src/core/messages';
 import { trainingJob, type JobStatus } from '../src/cluster/adapter';
 import { ClusterUnavailableError, type Clusters } from '../src/cluster/registry';
 import { InvalidInputError } from '../src/core/errors';
-import type { ClusterSettings, Config, ModelSpec } from '../src/core/model-spec';
+import type { ClusterSettings, ModelSpec } from '../src/core/model-spec';
 import { readModelSpec, UnknownModelError } from '../src/models';
-import { proposeRefinements as proposeRefinementSlate, proposeSingleKnobSlate } from '../src/core/planner';
+import type { HypothesisEngine, MergeRequest, RefineRequest, SlateRequest } from '../src/engine';
+import { writeTrackRecord } from '../src/engine/history';
 import type { ExperimentOutcome, ExperimentRequest, Hypothesis } from '../src/core/types';
 import { CampaignIdReusedError, type CampaignEnd, type Store } from '../src/db/store';
 import type { Logger } from '../src/logging';
 
 export interface ActivityDeps {
   store: Store;
+  pool: Pool;
   temporal: Client;
   clusters: Clusters;
   modelsDir: string;
+  engine: HypothesisEngine;
   log: Logger;
 }
 
@@ -68,8 +72,18 @@ export function createActivities(deps: ActivityDeps) {
       await store.recordCampaignPhase(id, phase, plan);
     },
 
+    /** Records the end, and leaves the campaign's track record for the next campaign's history source. */
     async recordCampaignFinished(id: string, end: CampaignEnd): Promise<void> {
       await store.recordCampaignFinished(id, end);
+      const campaign = await store.campaign(id);
+      if (!campaign) return;
+      try {
+        const spec = await readModelSpec(modelsDir, campaign.model);
+        await writeTrackRecord(deps.pool, spec, id, spec.fidelity.high);
+      } catch (err) {
+        // The note helps later campaigns; its absence must not fail this one.
+        deps.log.warn({ campaignId: id, err: (err as Error).message }, 'track record not written');
+      }
     },
 
     /**
@@ -91,35 +105,19 @@ export function createActivities(deps: ActivityDeps) {
       await store.recordRunbookAction(experimentId, action);
     },
 
-    /**
-     * The first hypothesis source: the offline single-knob planner. Knobs an engineer excluded are
-     * left alone; free-text feedback is kept for the LLM source that replaces this one.
-     */
-    // eslint-disable-next-line @typescript-eslint/require-await
-    async proposeHypotheses(req: {
-      spec: ModelSpec;
-      count: number;
-      seed: number;
-      exclude: string[];
-      excludeKnobs: string[];
-      feedback: string[];
-    }): Promise<Hypothesis[]> {
-      const knobs = Object.fromEntries(
-        Object.entries(req.spec.knobs).filter(([k]) => !req.excludeKnobs.includes(k)),
-      );
-      return proposeSingleKnobSlate({ ...req.spec, knobs }, req.count, req.seed, new Set(req.exclude));
+    /** The validation slate from the hypothesis engine (LLM, research, history, planner). */
+    async proposeHypotheses(req: SlateRequest): Promise<Hypothesis[]> {
+      return deps.engine.proposeSlate(req);
     },
 
-    /** Local refinement around the best config, for exploitation. */
-    // eslint-disable-next-line @typescript-eslint/require-await
-    async proposeRefinements(req: {
-      spec: ModelSpec;
-      bestDelta: Config;
-      count: number;
-      seed: number;
-      exclude: string[];
-    }): Promise<Hypothesis[]> {
-      return proposeRefinementSlate(req.spec, req.bestDelta, req.count, req.seed, new Set(req.exclude));
+    /** Which validated wins to merge; empty means the campaign's own rule. */
+    async proposeMerges(req: MergeRequest): Promise<{ parts: string[]; rationale: string }[]> {
+      return deps.engine.proposeMerges(req);
+    },
+
+    /** Local refinement around the best config, for exploitation, from the planner. */
+    async proposeRefinements(req: RefineRequest): Promise<Hypothesis[]> {
+      return deps.engine.refine(req);
     },
 
     async recordExperimentQueued(req: ExperimentRequest): Promise<void> {

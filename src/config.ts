@@ -61,6 +61,25 @@ export function configSchema(root: string) {
     REA_UI_PORT: z.coerce.number({ error: 'expected a port number' }).int().min(1).max(65535).default(8233),
     REA_WORK_DIR: z.string().min(1).default(path.join(root, '.rea')),
     REA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    REA_KNOWLEDGE_DIR: z.string().min(1).default(path.join(root, 'knowledge')),
+    /** Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, Ollama). Unset: the planner works alone. */
+    REA_LLM_BASE_URL: urlWithScheme(['http', 'https']).optional(),
+    REA_LLM_API_KEY: z.string().min(1).optional(),
+    REA_LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
+    REA_LLM_TIMEOUT_SEC: z.coerce
+      .number({ error: 'expected a number of seconds' })
+      .positive()
+      .max(600)
+      .default(60),
+    REA_LLM_MAX_RETRIES: z.coerce
+      .number({ error: 'expected a whole number' })
+      .int()
+      .min(0)
+      .max(10)
+      .default(3),
+    /** USD per million input and output tokens, for the cost recorded with each call. */
+    REA_LLM_PRICE_INPUT: z.coerce.number({ error: 'expected USD per million tokens' }).min(0).default(0),
+    REA_LLM_PRICE_OUTPUT: z.coerce.number({ error: 'expected USD per million tokens' }).min(0).default(0),
   });
 }
 

@@ -19,6 +19,7 @@ import {
   defineUpdate,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -70,6 +71,7 @@ const {
   recordRunbookAction,
   proposeHypotheses,
   proposeRefinements,
+  proposeMerges,
 } = proxyActivities<Activities>(QUICK_ACTIVITY);
 
 export interface CampaignStatus {
@@ -456,7 +458,10 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
     if (!state.plan || state.approval.status === 'rejected') {
       const round = state.approval.feedback.length;
       const slate = await proposeHypotheses({
+        campaignId,
         spec,
+        highFidelity: levels.high,
+        llmBudget: input.llm,
         count: input.slateSize,
         seed: input.seed + round * 7919,
         exclude: Object.keys(state.hypotheses),
@@ -509,14 +514,32 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
           const refinements =
             state.step === 'refine'
               ? await proposeRefinements({
+                  campaignId,
                   spec,
+                  highFidelity: levels.high,
+                  excludeKnobs: state.excludedKnobs,
                   bestDelta: state.hypotheses[state.bestId]?.delta ?? {},
                   count: input.refinements,
                   seed: input.seed,
                   exclude: Object.keys(state.hypotheses),
                 })
               : [];
-          c.prepare(refinements);
+          // Which wins to merge is the engine's call (an LLM when configured); older runs used the rule.
+          const merges =
+            state.step === 'combine' && state.wins.length >= 2 && patched('engine-merges')
+              ? await proposeMerges({
+                  campaignId,
+                  spec,
+                  wins: state.wins.map((w) => ({
+                    hypothesisId: w.hypothesisId,
+                    delta: c.hypothesis(w.hypothesisId).delta,
+                    gainPct: w.gainPct,
+                  })),
+                  maxMerges: 4,
+                  llmBudget: input.llm,
+                })
+              : [];
+          c.prepare(refinements, merges);
         }
         const drained = await drain();
         if (drained === 'continue-as-new') await handOver();

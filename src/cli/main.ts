@@ -2,7 +2,7 @@
 /**
  * The `rea` command. Each action is a small function; `rea help` lists them.
  */
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
@@ -18,6 +18,7 @@ import { ConfigError, loadConfig, redactUrl, type ReaConfig } from '../config';
 import { createPool, ensureDatabase } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { Store } from '../db/store';
+import { indexKnowledge, readCard as readCardFile, searchKnowledge, upsertCard } from '../engine/knowledge';
 import { startStack } from '../dev/stack';
 import { createLogger } from '../logging';
 import { readModelSpec } from '../models';
@@ -48,6 +49,9 @@ const USAGE = `usage: rea <command>
   campaign add-hypothesis ID --delta JSON --rationale TEXT
   schedule nightly --models a,b [--cron EXPR] [--input FILE]
                                create or update the Temporal Schedule for nightly campaigns
+  knowledge add FILE           validate a technique card, copy it into knowledge/ and index it
+  knowledge index              (re)index every card in knowledge/
+  knowledge search WORDS       the cards a campaign would retrieve for these words
 
 Configuration comes from REA_* environment variables (see README.md).`;
 
@@ -342,6 +346,46 @@ async function cmdSchedule(config: ReaConfig, args: string[]): Promise<void> {
   }
 }
 
+async function cmdKnowledge(config: ReaConfig, args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const pool = createPool(config.REA_DATABASE_URL, 1);
+  try {
+    switch (sub) {
+      case 'add': {
+        const file = rest[0];
+        if (!file) throw new UsageError('rea knowledge add: expected the card file');
+        if (!existsSync(file)) throw new UsageError(`rea knowledge add: no file ${file}`);
+        const card = readCardFile(file);
+        mkdirSync(config.REA_KNOWLEDGE_DIR, { recursive: true });
+        const target = path.join(config.REA_KNOWLEDGE_DIR, `${card.id}.md`);
+        if (path.resolve(file) !== path.resolve(target)) copyFileSync(file, target);
+        const changed = await upsertCard(pool, card);
+        console.log(`${changed ? 'indexed' : 'unchanged'} card ${card.id} (${card.category}) → ${target}`);
+        break;
+      }
+      case 'index': {
+        const { indexed, unchanged, refused } = await indexKnowledge(pool, config.REA_KNOWLEDGE_DIR);
+        for (const r of refused) console.error(`refused ${r.problem}`);
+        console.log(`${indexed} cards indexed, ${unchanged} unchanged, ${refused.length} refused`);
+        if (refused.length) process.exitCode = 1;
+        break;
+      }
+      case 'search': {
+        const cards = await searchKnowledge(pool, rest.join(' '), 10);
+        for (const c of cards) console.log(`${c.rank.toFixed(3)}  ${c.id}  ${c.title}`);
+        if (!cards.length) console.log('no card matches');
+        break;
+      }
+      default:
+        throw new UsageError(
+          `rea knowledge: unknown subcommand "${sub ?? ''}" (expected add, index or search)`,
+        );
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
 async function cmdDemo(config: ReaConfig): Promise<void> {
   const log = createLogger('demo', config.REA_LOG_LEVEL);
   await cmdMigrate(config);
@@ -414,6 +458,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'schedule':
         await cmdSchedule(config, args);
+        break;
+      case 'knowledge':
+        await cmdKnowledge(config, args);
         break;
       default:
         throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);

@@ -82,6 +82,15 @@ export const campaignInputSchema = z
     pollIntervalSec: int().min(1).max(86_400).default(60),
     /** Continue-as-new after this many experiments in one run, whatever Temporal suggests. */
     experimentsPerRun: int().min(10).max(10_000).default(500),
+    /** The LLM's share of the campaign: calls, tokens and dollars it may spend (when an LLM is configured). */
+    llm: z
+      .object({
+        maxCalls: int().min(0).max(10_000).default(20),
+        maxTokens: int().min(0).max(100_000_000).default(200_000),
+        maxCostUsd: z.number().min(0).max(1_000_000).optional(),
+      })
+      .strict()
+      .default({ maxCalls: 20, maxTokens: 200_000 }),
   })
   .strict();
 

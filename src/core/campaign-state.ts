@@ -301,7 +301,7 @@ export class Campaign {
   }
 
   /** Lays out the work of the current step (the plan step needs a slate first: see `setSlate`). */
-  prepare(refinements: Hypothesis[] = []): void {
+  prepare(refinements: Hypothesis[] = [], merges: { parts: string[]; rationale: string }[] = []): void {
     const R = this.input.replicates;
     const s = this.state;
     const f = this.stepFidelity(s.step);
@@ -328,7 +328,7 @@ export class Campaign {
           : [];
         break;
       case 'combine':
-        s.combos = this.combinations().map(({ hypothesis, parts }) => ({
+        s.combos = this.combinations(merges).map(({ hypothesis, parts }) => ({
           hypothesisId: this.register(hypothesis).id,
           parts,
         }));
@@ -476,33 +476,64 @@ export class Campaign {
     return ranked[0]?.id;
   }
 
-  /** Merges of validated wins: all of them together, and the pairs among the best three. */
-  combinations(): { hypothesis: Hypothesis; parts: string[] }[] {
+  /**
+   * Merges of validated wins: the engine's choice when it made one (`chosen`), else all of them
+   * together and the pairs among the best three.
+   */
+  combinations(
+    chosen: { parts: string[]; rationale: string }[] = [],
+  ): { hypothesis: Hypothesis; parts: string[] }[] {
     const wins = [...this.state.wins].sort((a, b) => b.gainPct - a.gainPct);
     if (wins.length < 2) return [];
-    const merge = (ids: string[]) => {
+    const rank = new Map(wins.map((w, i) => [w.hypothesisId, i]));
+    const merge = (ids: string[], rationale?: string) => {
       const delta: Config = {};
       // Best first: where two wins set one knob, the better one's value stays.
       for (const id of ids)
         for (const [k, v] of Object.entries(this.state.hypotheses[id]?.delta ?? {})) delta[k] ??= v;
       const hypothesis: Hypothesis = {
         id: hypothesisId(delta),
-        source: 'planner',
-        rationale: `combine validated wins: ${ids.join(' + ')}`,
+        source: rationale ? 'llm' : 'planner',
+        rationale: rationale
+          ? `combine validated wins ${ids.join(' + ')}: ${rationale}`
+          : `combine validated wins: ${ids.join(' + ')}`,
         delta,
       };
       return { hypothesis, parts: ids };
     };
+    const valid = chosen
+      .map((m) => ({ ...m, parts: m.parts.filter((id) => rank.has(id)) }))
+      .filter((m) => m.parts.length >= 2);
+    if (valid.length) {
+      const seen = new Set<string>();
+      return (
+        valid
+          // Best first, so that where two wins set one knob the better one's value stays.
+          .map((m) =>
+            merge(
+              [...m.parts].sort((a, b) => (rank.get(a) ?? 0) - (rank.get(b) ?? 0)),
+              m.rationale,
+            ),
+          )
+          .filter(({ hypothesis }) => {
+            const fresh = !seen.has(hypothesis.id) && !this.state.hypotheses[hypothesis.id];
+            seen.add(hypothesis.id);
+            return fresh;
+          })
+      );
+    }
     const top = wins.slice(0, 3).map((w) => w.hypothesisId);
     const sets = [wins.map((w) => w.hypothesisId)];
     for (let i = 0; i < top.length; i++)
       for (let j = i + 1; j < top.length; j++) sets.push([top[i] as string, top[j] as string]);
     const seen = new Set<string>();
-    return sets.map(merge).filter(({ hypothesis }) => {
-      const fresh = !seen.has(hypothesis.id) && !this.state.hypotheses[hypothesis.id];
-      seen.add(hypothesis.id);
-      return fresh;
-    });
+    return sets
+      .map((ids) => merge(ids))
+      .filter(({ hypothesis }) => {
+        const fresh = !seen.has(hypothesis.id) && !this.state.hypotheses[hypothesis.id];
+        seen.add(hypothesis.id);
+        return fresh;
+      });
   }
 
   // ---- failures -----------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { createClusters } from '../cluster/registry';
+import { HypothesisEngine } from '../engine';
+import { indexKnowledgeOnStart, llmFromConfig } from '../engine/setup';
 import { startEventBridge } from '../cluster/event-bridge';
 import type { ReaConfig } from '../config';
 import { createPool } from '../db/pool';
@@ -30,6 +32,8 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   const pool = createPool(config.REA_DATABASE_URL);
   const clusters = createClusters(config, log);
+  const llm = llmFromConfig(config, pool, log);
+  await indexKnowledgeOnStart(pool, config.REA_KNOWLEDGE_DIR, log);
   const connection = await NativeConnection.connect({ address: config.REA_TEMPORAL_ADDRESS });
   const clientConnection = await Connection.connect({ address: config.REA_TEMPORAL_ADDRESS });
   const client = new Client({ connection: clientConnection, namespace: config.REA_TEMPORAL_NAMESPACE });
@@ -46,6 +50,8 @@ export async function startWorker(
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsPath() }),
     activities: createActivities({
       store: new Store(pool),
+      pool,
+      engine: new HypothesisEngine({ pool, log, ...(llm ? { llm } : {}) }),
       temporal: client,
       clusters,
       modelsDir: config.REA_MODELS_DIR,
