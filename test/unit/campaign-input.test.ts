@@ -30,6 +30,7 @@ describe('campaign input', () => {
       approval: { required: false, timeoutHours: 72, onTimeout: 'abort' },
       pollIntervalSec: 60,
       experimentsPerRun: 500,
+      llm: { maxCalls: 20, maxTokens: 200_000 },
     });
   });
 
