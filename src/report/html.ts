@@ -98,7 +98,7 @@ export function renderHtml(report: CampaignReport): string {
     '<h2>Charts</h2>',
     figure(
       report.charts.metric,
-      'The primary metric of each finished experiment, in finishing order, over shaded phases. Hollow marks are baseline runs; crosses on the axis are failures.',
+      'The primary metric of each finished experiment, in finishing order, over shaded phases. Hollow marks are baseline runs; crosses on the axis are failures. Later phases train longer (higher fidelity), which improves the metric by itself: compare a point with the baseline runs of its phase. Hover a mark for its experiment.',
     ),
     figure(report.charts.budget, 'Budget burn: cumulative experiments and GPU-hours against the limits.'),
     figure(report.charts.sources, 'Hypotheses by source: validated wins, losses and failures.'),
@@ -235,6 +235,7 @@ export function renderHtml(report: CampaignReport): string {
     );
   else {
     parts.push(
+      `<p>${h(report.planApproval)}</p>`,
       `<p>Round ${plan.round}. Fidelity levels: low ${plan.fidelity.low}, mid ${plan.fidelity.mid}, high ${plan.fidelity.high}. Estimated cost: ${plan.estimate.experiments} experiments, ${h(gpuH(plan.estimate.gpuHours))}.</p>`,
       `<ol class="strategy">${plan.strategy.map((s) => `<li>${h(s)}</li>`).join('')}</ol>`,
     );

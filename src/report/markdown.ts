@@ -98,7 +98,10 @@ export function renderMarkdown(report: CampaignReport, charts: ChartFiles = {}):
 
   out.push('## Charts', '');
   const images: [keyof ChartFiles, string][] = [
-    ['metric', 'Primary metric of each experiment over time, by phase, with the best so far'],
+    [
+      'metric',
+      'Primary metric of each experiment over time, by phase, with the best so far (higher fidelity alone improves the metric: compare with baseline runs, hollow, at the same fidelity)',
+    ],
     ['budget', 'Budget burn: cumulative experiments and GPU-hours against the limit'],
     ['sources', 'Wins and losses by hypothesis source'],
   ];
@@ -225,6 +228,8 @@ export function renderMarkdown(report: CampaignReport, charts: ChartFiles = {}):
     );
   else {
     out.push(
+      e(report.planApproval),
+      '',
       `Round ${plan.round}. Fidelity levels: low ${plan.fidelity.low}, mid ${plan.fidelity.mid}, high ${plan.fidelity.high}. Estimated cost: ${plan.estimate.experiments} experiments, ${gpuH(plan.estimate.gpuHours)}.`,
       '',
       ...plan.strategy.map((s, i) => `${i + 1}. ${e(s)}`),

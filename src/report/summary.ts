@@ -82,6 +82,8 @@ export interface CampaignReport {
   /** The approved plan, its rationales cleaned; null when none was written or it could not be read. */
   plan: StoredPlan | null;
   planError?: string;
+  /** Whether an engineer had to approve the plan, and whether it was. */
+  planApproval: string;
   charts: { metric: string; budget: string; sources: string };
 }
 
@@ -126,6 +128,7 @@ export function buildReport(data: ReportData): CampaignReport {
       slate: campaign.plan.slate.map((h) => ({ id: h.id, rationale: oneLine(h.rationale, MAX_RATIONALE) })),
     },
     ...(campaign.planError ? { planError: campaign.planError } : {}),
+    planApproval: approvalOf(data),
     charts: chartsOf(data, budget, sources),
   };
 }
@@ -196,7 +199,7 @@ function headlineOf(data: ReportData): string[] {
     if (r.unconfirmed) {
       const u = r.unconfirmed;
       lines.push(
-        `The final candidate ${u.hypothesisId} looked ${formatPct(u.gainPct)} better, but its confirmation replicates did not beat the baseline beyond noise (95% CI ${formatPct(u.low)} to ${formatPct(u.high)}).`,
+        `The final candidate ${u.hypothesisId} was not confirmed: over its confirmation replicates its gain was ${formatPct(u.gainPct)} (95% CI ${formatPct(u.low)} to ${formatPct(u.high)}), not beyond noise.`,
       );
     }
   } else {
@@ -211,6 +214,17 @@ function headlineOf(data: ReportData): string[] {
   if (r.status === 'aborted')
     lines.push(`The campaign was aborted early${r.reason ? `: ${oneLine(r.reason, MAX_ERROR)}` : ''}.`);
   return lines;
+}
+
+function approvalOf(data: ReportData): string {
+  const approval = data.campaign.input.approval as { required?: boolean } | undefined;
+  if (!approval?.required) return 'Approval was not required: the plan ran as written.';
+  // Only preflight runs before the gate: anything later means the plan was approved.
+  const ranPastPlan = data.experiments.some((e) => e.phase !== 'preflight');
+  const round = data.campaign.plan?.round;
+  return ranPastPlan
+    ? `Approval was required; an engineer approved ${round ? `round ${round} of ` : ''}the plan.`
+    : 'Approval was required; the plan was not approved (no experiment ran past preflight).';
 }
 
 /** Successful runs' primary values by hypothesis and fidelity. */
@@ -268,7 +282,8 @@ function leaderboardOf(
     (a, b) =>
       b.fidelity - a.fidelity ||
       (b.gain?.pct ?? -Infinity) - (a.gain?.pct ?? -Infinity) ||
-      sign * (a.mean - b.mean) ||
+      // Without a direction there is no "better": keep a stable order.
+      (metric ? sign * (a.mean - b.mean) : 0) ||
       a.hypothesisId.localeCompare(b.hypothesisId),
   );
 }

@@ -444,6 +444,7 @@ export function budgetChart(input: BudgetChartInput): string {
     if (count === 0) body.push(emptyNote(box, 'Nothing launched yet.'));
     else {
       let d = `M${n(x(0))} ${n(y(0))}`;
+      // A step at each launch: after x launches, the spend is exactly the sum of their charges.
       p.values.forEach((v, i) => {
         if (i > 0) d += `H${n(x(i))}V${n(y(v))}`;
       });

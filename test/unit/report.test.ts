@@ -392,7 +392,7 @@ describe('campaign report: content', () => {
     assert.match(report.headline[0] ?? '', /^Nothing beat the baseline: the final config is the baseline/);
     assert.match(
       report.headline[1] ?? '',
-      /lr=0\.03 looked \+0\.40% better, but its confirmation replicates did not/,
+      /lr=0\.03 was not confirmed: over its confirmation replicates its gain was \+0\.40% \(95% CI -0\.10% to \+0\.90%\)/,
     );
     assert.deepEqual(report.configDiff, []);
     assert.match(renderHtml(report), /The final config is the baseline: no knob changed/);
@@ -435,6 +435,18 @@ describe('campaign report: content', () => {
     assert.deepEqual(bySource.planner, { source: 'planner', won: 0, lost: 2, failed: 2 });
     assert.deepEqual(bySource.human, { source: 'human', won: 0, lost: 1, failed: 0 });
     assert.deepEqual(bySource.research, { source: 'research', won: 0, lost: 0, failed: 0 });
+  });
+
+  it('says whether the plan needed approval, and whether it got it', () => {
+    const data = finishedCampaign();
+    assert.match(buildReport(data).planApproval, /^Approval was not required/);
+    data.campaign.input.approval = { required: true };
+    assert.equal(
+      buildReport(data).planApproval,
+      'Approval was required; an engineer approved round 1 of the plan.',
+    );
+    data.experiments = data.experiments.filter((e) => e.phase === 'preflight');
+    assert.match(buildReport(data).planApproval, /the plan was not approved/);
   });
 
   it('is deterministic: the same record gives the same bytes', () => {
