@@ -93,11 +93,22 @@ export function buildReport(data: ReportData): CampaignReport {
   const result = campaign.result;
   const metric = data.metric;
   const leaderboard = leaderboardOf(experiments, metric);
-  const winIds = new Set<string>(
-    result
-      ? [...result.wins.map((w) => w.hypothesisId), ...(result.significant ? [result.best.hypothesisId] : [])]
-      : leaderboard.filter((r) => r.n >= 2 && (r.gain?.low ?? 0) > 0).map((r) => r.hypothesisId),
-  );
+  // A running campaign has no verdicts yet: apply its rule (n ≥ 2, the interval excludes zero).
+  const wins: CampaignResult['wins'] =
+    result?.wins ??
+    leaderboard
+      .filter((r) => r.n >= 2 && r.gain !== undefined && r.gain.low > 0)
+      .map((r) => ({
+        hypothesisId: r.hypothesisId,
+        gainPct: r.gain?.pct ?? 0,
+        phase:
+          experiments.find((e) => e.hypothesisId === r.hypothesisId && e.fidelity === r.fidelity)?.phase ??
+          'validation',
+      }));
+  const winIds = new Set<string>([
+    ...wins.map((w) => w.hypothesisId),
+    ...(result?.significant ? [result.best.hypothesisId] : []),
+  ]);
   const end = campaign.finishedAt ?? data.readAt;
   const budget = budgetOf(data);
   const sources = sourcesOf(experiments, leaderboard, winIds);
@@ -117,7 +128,7 @@ export function buildReport(data: ReportData): CampaignReport {
     configDiff: result ? configDiff(data.baselineConfig, result.best.config, result.best.delta) : [],
     ...(result ? { finalHypothesis: result.best.hypothesisId } : {}),
     leaderboard: leaderboard.slice(0, LEADERBOARD_SIZE),
-    wins: result?.wins ?? [],
+    wins,
     failures: failuresOf(experiments, result),
     experiments: result?.experiments ?? countsOf(experiments),
     budget,

@@ -495,6 +495,23 @@ describe('campaign report: untrusted text', () => {
   });
 });
 
+describe('campaign report: a running campaign', () => {
+  it('judges wins by the campaign’s rule before there is a result', () => {
+    const data = finishedCampaign();
+    data.campaign.result = null;
+    data.campaign.status = 'running';
+    data.campaign.finishedAt = null;
+    const report = buildReport(data);
+    assert.deepEqual(
+      report.wins.map((w) => [w.hypothesisId, w.phase]),
+      [['lr=0.03', 'exploitation']],
+    );
+    assert.equal(report.sources.find((s) => s.source === 'llm')?.tally.won, 1);
+    assert.equal(report.experiments.total, data.experiments.length);
+    assert.deepEqual(report.budget.used, { experiments: 16, gpuHours: 4 });
+  });
+});
+
 describe('campaign report: a campaign with no experiments yet', () => {
   it('still renders both formats, saying there is no result yet', () => {
     const report = buildReport(emptyCampaign());
