@@ -425,7 +425,7 @@ export class SlurmAdapter implements ClusterAdapter {
     const known = recordedId === undefined ? jobs[0] : jobs.find((j) => j.slurmJobId === recordedId);
     if (known) return known;
     if (recordedId === undefined) return undefined;
-    return this.accountingView(recordedId);
+    return this.accountingView(jobId, recordedId);
   }
 
   /** Jobs Slurm knows with the experiment's name and folder, oldest first. */
@@ -447,7 +447,7 @@ export class SlurmAdapter implements ClusterAdapter {
   }
 
   /** sacct's record of a job Slurm's controller has forgotten, when accounting is on. */
-  private async accountingView(slurmJobId: string): Promise<SlurmJobView | undefined> {
+  private async accountingView(jobId: string, slurmJobId: string): Promise<SlurmJobView | undefined> {
     if (this.accounting === false) return undefined;
     let stdout: string;
     try {
@@ -456,7 +456,7 @@ export class SlurmAdapter implements ClusterAdapter {
         '--parsable2',
         '--allocations',
         `--jobs=${slurmJobId}`,
-        '--format=JobID,State',
+        '--format=JobID,JobName,State',
       ]));
     } catch (err) {
       if (err instanceof SlurmCommandError && /accounting storage is disabled/i.test(err.stderr)) {
@@ -469,8 +469,9 @@ export class SlurmAdapter implements ClusterAdapter {
     const row = stdout
       .split('\n')
       .map((line) => line.split('|'))
-      .find((f) => f[0] === slurmJobId);
-    return row?.[1] ? { slurmJobId, state: row[1] } : undefined;
+      // Job ids restart when a cluster's state is wiped: the name says whether the record is ours.
+      .find((f) => f[0] === slurmJobId && f[1] === jobName(jobId));
+    return row?.[2] ? { slurmJobId, state: row[2] } : undefined;
   }
 
   private command(name: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
