@@ -48,3 +48,9 @@ fi
 # 4. Build (incremental) and migrate.
 npx tsc -p .
 node bin/rea migrate
+
+# 5. A single-node Slurm cluster for the Slurm adapter and its tests (quick when it is up). A failure
+#    leaves the rest of the set-up usable; the Slurm tests run scripts/slurm.sh again and fail clearly.
+if ! scripts/slurm.sh; then
+  echo "setup: the Slurm cluster did not start (see the lines above); only the Slurm adapter and its tests need it: fix that and run scripts/slurm.sh as root" >&2
+fi

@@ -60,6 +60,10 @@ export function configSchema(root: string) {
       .default(path.join(root, '.venv', 'bin', 'temporal')),
     REA_UI_PORT: z.coerce.number({ error: 'expected a port number' }).int().min(1).max(65535).default(8233),
     REA_WORK_DIR: z.string().min(1).default(path.join(root, '.rea')),
+    /** Where sbatch, squeue, sacct and scancel are; unset: found on PATH. */
+    REA_SLURM_BIN_DIR: z.string().min(1).optional(),
+    /** The node binary that Slurm jobs run (the same path on every Slurm node). */
+    REA_SLURM_NODE: z.string().min(1).default(process.execPath),
     REA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     REA_KNOWLEDGE_DIR: z.string().min(1).default(path.join(root, 'knowledge')),
     /** Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, Ollama). Unset: the planner works alone. */

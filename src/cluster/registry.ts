@@ -10,6 +10,7 @@ import type { ReaConfig } from '../config';
 import type { Logger } from '../logging';
 import type { ClusterAdapter } from './adapter';
 import { BullmqPool } from './bullmq-pool';
+import { SlurmAdapter } from './slurm';
 
 export interface Clusters {
   for(settings: ClusterSettings): ClusterAdapter;
@@ -25,7 +26,13 @@ function create(settings: ClusterSettings, config: ReaConfig, _log: Logger): Clu
     case 'bullmq':
       return new BullmqPool({ redisUrl: config.REA_REDIS_URL, prefix: config.REA_QUEUE_PREFIX });
     case 'slurm':
-      throw new ClusterUnavailableError('the Slurm adapter is not built yet (cluster.adapter "slurm")');
+      return new SlurmAdapter({
+        workDir: config.REA_WORK_DIR,
+        python: config.REA_PYTHON,
+        projectRoot: config.root,
+        binDir: config.REA_SLURM_BIN_DIR,
+        node: config.REA_SLURM_NODE,
+      });
     case 'kubernetes':
       throw new ClusterUnavailableError(
         'the Kubernetes adapter is not built yet (cluster.adapter "kubernetes")',

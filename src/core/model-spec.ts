@@ -75,6 +75,8 @@ export const clusterSchema = z.discriminatedUnion('adapter', [
       partition: slurmName.optional(),
       account: slurmName.optional(),
       qos: slurmName.optional(),
+      /** How GPUs are asked for: as `--gres=gpu:N` (the usual), or not at all (nodes without GPU gres). */
+      gpus: z.enum(['gres', 'none']).default('gres'),
     })
     .strict(),
   z
