@@ -60,6 +60,8 @@ export function configSchema(root: string) {
       .default(path.join(root, '.venv', 'bin', 'temporal')),
     REA_UI_PORT: z.coerce.number({ error: 'expected a port number' }).int().min(1).max(65535).default(8233),
     REA_WORK_DIR: z.string().min(1).default(path.join(root, '.rea')),
+    /** The kubeconfig for the Kubernetes adapter; else KUBECONFIG, in-cluster, ~/.kube/config. */
+    REA_KUBECONFIG: z.string().min(1).optional(),
     REA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   });
 }
