@@ -307,9 +307,11 @@ class KubeClient {
 
   private async call(verb: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse> {
     for (let attempt = 1; ; attempt++) {
+      // Outside the retry: an unreadable token file is a configuration error, not a network blip.
+      const token = this.conn.token?.();
       let res: ApiResponse;
       try {
-        res = await this.once(verb, path, body, contentType);
+        res = await this.once(verb, path, token, body, contentType);
       } catch (err) {
         const message = (err as Error).message;
         if (attempt >= RETRIES)
@@ -359,11 +361,16 @@ class KubeClient {
     return new KubernetesApiError(verb, path, res.status, reason, detail, hint);
   }
 
-  private once(verb: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse> {
+  private once(
+    verb: string,
+    path: string,
+    token: string | undefined,
+    body?: unknown,
+    contentType?: string,
+  ): Promise<ApiResponse> {
     return new Promise((resolve, reject) => {
       const url = new URL(this.conn.server + path);
       const headers: Record<string, string> = { Accept: 'application/json, */*', 'User-Agent': 'rea' };
-      const token = this.conn.token?.();
       if (token) headers.Authorization = `Bearer ${token}`;
       let payload: Buffer | undefined;
       if (body !== undefined) {
@@ -513,7 +520,10 @@ export class KubernetesAdapter implements ClusterAdapter {
     }
     this.checkOwner(k8sJob, job.experimentId, 'Job');
     const uid = k8sJob.metadata.uid;
-    if (!uid) throw new Error(`Job ${this.namespace}/${name} has no metadata.uid; is the API server sane?`);
+    if (!uid)
+      throw new Error(
+        `Job ${this.namespace}/${name} came back without metadata.uid: the API server answered something that is not a Job`,
+      );
     if (!(await this.ensureConfigMap(job, name, uid, existingConfig))) {
       // Cancelled while we were creating it: the cancellation wins.
       await this.deleteJob(name);

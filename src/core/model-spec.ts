@@ -89,7 +89,12 @@ export const clusterSchema = z.discriminatedUnion('adapter', [
       python: z.string().min(1).default('python'),
       /** The extended resource that GPUs are requested as. */
       gpuResource: z.string().min(1).default('nvidia.com/gpu'),
-      ttlSecondsAfterFinished: z.number().int().min(0).default(86400),
+      /** Kubernetes deletes a finished Job (and its pod log) this long after it ends; rea must poll before. */
+      ttlSecondsAfterFinished: z
+        .number()
+        .int()
+        .min(3600, 'expected at least 3600: rea reads the outcome from the Job before Kubernetes deletes it')
+        .default(86400),
     })
     .strict(),
 ]);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -95,10 +95,16 @@ function job(experimentId: string, overrides: Partial<TrainingJob> = {}): Traini
   return { ...base, ...overrides };
 }
 
-/** A trainer that prints a line and sleeps: for the time limit and cancellation. */
+/** A trainer that reports one progress line and sleeps: for progress, the time limit and cancellation. */
 function sleeper(experimentId: string, timeLimitSec: number): TrainingJob {
   return job(experimentId, {
-    trainer: { argv: ['{python}', '-c', 'import time; print("sleeping", flush=True); time.sleep(120)'] },
+    trainer: {
+      argv: [
+        '{python}',
+        '-c',
+        'import time; print(\'rea:progress {"step": 1, "steps": 10, "loss": 0.5, "examples_per_s": 100.0}\', flush=True); time.sleep(120)',
+      ],
+    },
     resources: { ...spec.resources, timeLimitSec },
   });
 }
@@ -146,7 +152,7 @@ describe('Kubernetes adapter against a local API server that runs the pods', () 
         adapter: 'kubernetes',
         image: 'ghcr.io/example/rea-trainer:1.0',
         serviceAccountName: 'rea-trainer',
-        ttlSecondsAfterFinished: 600,
+        ttlSecondsAfterFinished: 7200,
       },
     });
     settings = spec.cluster as KubernetesSettings;
@@ -157,6 +163,7 @@ describe('Kubernetes adapter against a local API server that runs the pods', () 
   after(async () => {
     await clusters?.close();
     await fake?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('is what the registry makes for cluster.adapter "kubernetes", in the kubeconfig context namespace', () => {
@@ -195,7 +202,7 @@ describe('Kubernetes adapter against a local API server that runs the pods', () 
     assert.equal(created.metadata.annotations?.['rea.dev/experiment-id'], id);
     assert.equal(created.spec.backoffLimit, 0);
     assert.equal(created.spec.activeDeadlineSeconds, spec.resources.timeLimitSec);
-    assert.equal(created.spec.ttlSecondsAfterFinished, 600);
+    assert.equal(created.spec.ttlSecondsAfterFinished, 7200);
     const pod = created.spec.template.spec;
     assert.equal(pod.restartPolicy, 'Never');
     assert.equal(pod.serviceAccountName, 'rea-trainer');
@@ -266,9 +273,11 @@ describe('Kubernetes adapter against a local API server that runs the pods', () 
   it('cancels a running Job: the process is gone and status says cancelled, also to a restarted worker', async () => {
     const id = 'k8s-test-campaign.e0005';
     await k8s.submit(sleeper(id, 300));
-    await waitFor('the trainer to run', async () =>
-      (await k8s.status(id)).state === 'running' ? true : undefined,
-    );
+    const progress = await waitFor('progress from the running trainer', async () => {
+      const s = await k8s.status(id);
+      return s.state === 'running' ? s.progress : undefined;
+    });
+    assert.deepEqual(progress, { step: 1, steps: 10, loss: 0.5, examplesPerSec: 100 });
     const pids = fake.processesOfJob(NAMESPACE, jobName(id));
     assert.equal(pids.length, 1);
     await k8s.cancel(id);
@@ -308,6 +317,7 @@ describe('Kubernetes adapter against a local API server that runs the pods', () 
     assert.equal(pids.length, 1);
     const outcome = await finished(k8s, id, 30_000);
     assert.equal(outcome.status === 'failed' && outcome.failureClass, 'timeout', JSON.stringify(outcome));
+    assert.match(outcome.status === 'failed' ? outcome.message : '', /time limit of 2s/);
     await waitFor(
       'the trainer process to end',
       () => Promise.resolve(pids.every((p) => !isAlive(p)) ? true : undefined),
@@ -324,6 +334,10 @@ describe('Kubernetes adapter against a local API server that runs the pods', () 
     fake.evict(NAMESPACE, jobName(id));
     const outcome = await finished(k8s, id, 30_000);
     assert.equal(outcome.status === 'failed' && outcome.failureClass, 'lost', JSON.stringify(outcome));
+    assert.match(
+      outcome.status === 'failed' ? outcome.message : '',
+      /evicted or preempted .*TerminationByKubelet/,
+    );
   });
 
   it('rides out a burst of 503s from the API server', async () => {

@@ -13,6 +13,7 @@ import {
   resolveConnection,
 } from '../../src/cluster/kubeconfig';
 import { jobManifest, jobName, labelValue, type KubernetesSettings } from '../../src/cluster/kubernetes';
+import { parseModelSpec } from '../../src/core/model-spec';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -275,5 +276,37 @@ describe('the Job manifest', () => {
       'ml',
     ) as ManifestView;
     assert.equal(abs.spec.template.spec.containers[0]?.workingDir, '/app');
+  });
+});
+
+describe('kubernetes cluster settings in a model spec', () => {
+  const base = {
+    name: 'm',
+    trainer: { argv: ['{python}', 'train.py'] },
+    knobs: { lr: { type: 'float', min: 0, max: 1, baseline: 0.1 } },
+    metric: { primary: 'ne', direction: 'minimize' },
+    fidelity: { knob: 'steps', low: 1, high: 2 },
+  };
+
+  it('fills in python, the GPU resource and the TTL, and leaves the namespace to the connection', () => {
+    const spec = parseModelSpec({ ...base, cluster: { adapter: 'kubernetes', image: 'rea:1' } });
+    assert.deepEqual(spec.cluster, {
+      adapter: 'kubernetes',
+      image: 'rea:1',
+      python: 'python',
+      gpuResource: 'nvidia.com/gpu',
+      ttlSecondsAfterFinished: 86400,
+    });
+  });
+
+  it('refuses a TTL that could delete a Job before rea reads its outcome, naming the field', () => {
+    assert.throws(
+      () =>
+        parseModelSpec({
+          ...base,
+          cluster: { adapter: 'kubernetes', image: 'rea:1', ttlSecondsAfterFinished: 0 },
+        }),
+      /cluster\.ttlSecondsAfterFinished: expected at least 3600/,
+    );
   });
 });
