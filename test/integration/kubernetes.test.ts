@@ -389,6 +389,14 @@ describe('Kubernetes adapter against a local API server that runs the pods', () 
     }
   });
 
+  it('passes on the API server refusing an invalid Job (422), naming the call and the field', async () => {
+    const invalid = job('k8s-test-campaign.e0010');
+    await assert.rejects(
+      k8s.submit({ ...invalid, resources: { ...invalid.resources, timeLimitSec: 0 } }),
+      /POST \/apis\/batch\/v1\/namespaces\/ml-training\/jobs failed: 422 Invalid: Job\.batch "k8s-test-campaign-e0010-[0-9a-f]+" is invalid: spec\.activeDeadlineSeconds/,
+    );
+  });
+
   it('reports a Job that never existed as missing, and its logs as empty', async () => {
     assert.deepEqual(await k8s.status('k8s-test-campaign.e9999'), { state: 'missing' } satisfies JobStatus);
     assert.deepEqual(await k8s.logs('k8s-test-campaign.e9999'), []);
