@@ -64,6 +64,8 @@ export function configSchema(root: string) {
     REA_SLURM_BIN_DIR: z.string().min(1).optional(),
     /** The node binary that Slurm jobs run (the same path on every Slurm node). */
     REA_SLURM_NODE: z.string().min(1).default(process.execPath),
+    /** The kubeconfig for the Kubernetes adapter; else KUBECONFIG, in-cluster, ~/.kube/config. */
+    REA_KUBECONFIG: z.string().min(1).optional(),
     REA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     REA_KNOWLEDGE_DIR: z.string().min(1).default(path.join(root, 'knowledge')),
     /** Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, Ollama). Unset: the planner works alone. */

@@ -11,6 +11,8 @@ import type { Logger } from '../logging';
 import type { ClusterAdapter } from './adapter';
 import { BullmqPool } from './bullmq-pool';
 import { SlurmAdapter } from './slurm';
+import { KubernetesConfigError, resolveConnection } from './kubeconfig';
+import { KubernetesAdapter } from './kubernetes';
 
 export interface Clusters {
   for(settings: ClusterSettings): ClusterAdapter;
@@ -21,7 +23,7 @@ export class ClusterUnavailableError extends Error {
   override readonly name = 'ClusterUnavailableError';
 }
 
-function create(settings: ClusterSettings, config: ReaConfig, _log: Logger): ClusterAdapter {
+function create(settings: ClusterSettings, config: ReaConfig, log: Logger): ClusterAdapter {
   switch (settings.adapter) {
     case 'bullmq':
       return new BullmqPool({ redisUrl: config.REA_REDIS_URL, prefix: config.REA_QUEUE_PREFIX });
@@ -34,9 +36,16 @@ function create(settings: ClusterSettings, config: ReaConfig, _log: Logger): Clu
         node: config.REA_SLURM_NODE,
       });
     case 'kubernetes':
-      throw new ClusterUnavailableError(
-        'the Kubernetes adapter is not built yet (cluster.adapter "kubernetes")',
-      );
+      try {
+        return new KubernetesAdapter(settings, {
+          connection: resolveConnection({ kubeconfig: config.REA_KUBECONFIG }),
+          log,
+        });
+      } catch (err) {
+        // A missing or unusable kubeconfig needs a person, not a retry.
+        if (err instanceof KubernetesConfigError) throw new ClusterUnavailableError(err.message);
+        throw err;
+      }
   }
 }
 

@@ -84,11 +84,19 @@ export const clusterSchema = z.discriminatedUnion('adapter', [
       adapter: z.literal('kubernetes'),
       /** The container image with the trainer; its argv is the spec's trainer argv. */
       image: z.string().min(1).max(500),
-      namespace: k8sName.default('default'),
+      /** Absent: the kubeconfig context's namespace, the pod's own (in-cluster), else "default". */
+      namespace: k8sName.optional(),
       serviceAccountName: k8sName.optional(),
+      /** What {python} in the trainer argv becomes inside the image. */
+      python: z.string().min(1).default('python'),
       /** The extended resource that GPUs are requested as. */
       gpuResource: z.string().min(1).default('nvidia.com/gpu'),
-      ttlSecondsAfterFinished: z.number().int().min(0).default(86400),
+      /** Kubernetes deletes a finished Job (and its pod log) this long after it ends; rea must poll before. */
+      ttlSecondsAfterFinished: z
+        .number()
+        .int()
+        .min(3600, 'expected at least 3600: rea reads the outcome from the Job before Kubernetes deletes it')
+        .default(86400),
     })
     .strict(),
 ]);
