@@ -23,7 +23,11 @@ export class ClusterUnavailableError extends Error {
 function create(settings: ClusterSettings, config: ReaConfig, _log: Logger): ClusterAdapter {
   switch (settings.adapter) {
     case 'bullmq':
-      return new BullmqPool({ redisUrl: config.REA_REDIS_URL, prefix: config.REA_QUEUE_PREFIX });
+      return new BullmqPool({
+        redisUrl: config.REA_REDIS_URL,
+        prefix: config.REA_QUEUE_PREFIX,
+        lockSec: config.REA_POOL_LOCK_SEC,
+      });
     case 'slurm':
       throw new ClusterUnavailableError('the Slurm adapter is not built yet (cluster.adapter "slurm")');
     case 'kubernetes':
