@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -18,7 +18,7 @@ import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { TrainingJob } from '../../src/cluster/adapter';
-import { BullmqPool, redisConnection, TRAINING_QUEUE } from '../../src/cluster/bullmq-pool';
+import { BullmqPool, MAX_STALLS, redisConnection, TRAINING_QUEUE } from '../../src/cluster/bullmq-pool';
 import type { CampaignInput } from '../../src/core/campaign-input';
 import type { CampaignResult, ExperimentOutcome } from '../../src/core/types';
 import { Store } from '../../src/db/store';
@@ -73,6 +73,41 @@ class PrivateRedis {
 /** Waits for a condition that needs no I/O to check. */
 function until<T>(what: string, probe: () => T | undefined, timeoutMs?: number): Promise<T> {
   return waitFor(what, () => Promise.resolve(probe()), timeoutMs);
+}
+
+/** A TCP proxy to Redis that can be cut and restored: a network partition for one agent. */
+class CuttableLink {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  constructor(
+    readonly port: number,
+    private readonly redisPort: number,
+  ) {}
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  open(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = connect(this.redisPort, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          this.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    const server = this.server;
+    return new Promise((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+  }
+  cut(): void {
+    this.server?.close();
+    for (const s of this.sockets) s.destroy();
+  }
 }
 
 function freePort(): Promise<number> {
@@ -282,11 +317,13 @@ describe('the GPU pool survives dead, stopped and cut-off agents and a Redis tha
     const a = await startAgent();
     const id = uniqueName('kill9');
     const pidFile = path.join(scratch, `${id}.pids`);
-    await pool.submit(sleepyJob(id, { seconds: 4, pid_file: pidFile }));
+    const release = path.join(scratch, `${id}.go`);
+    await pool.submit(sleepyJob(id, { seconds: 1, pid_file: pidFile, hold_until: release }));
     const first = await until('the first trainer', () => trainerPids(pidFile)[0]);
     const b = await startAgent(); // idle: the job is a's while a holds its lock
 
     a.child.kill('SIGKILL');
+    writeFileSync(release, '');
     await until(
       'the orphaned trainer and its child gone',
       () => (first.some(isAlive) ? undefined : true),
@@ -320,7 +357,8 @@ describe('the GPU pool survives dead, stopped and cut-off agents and a Redis tha
     const a = await startAgent();
     const id = uniqueName('sigstop');
     const pidFile = path.join(scratch, `${id}.pids`);
-    await pool.submit(sleepyJob(id, { seconds: 5, pid_file: pidFile }));
+    const release = path.join(scratch, `${id}.go`);
+    await pool.submit(sleepyJob(id, { seconds: 1, pid_file: pidFile, hold_until: release }));
     const first = await until('the first trainer', () => trainerPids(pidFile)[0]);
     const b = await startAgent();
 
@@ -349,6 +387,7 @@ describe('the GPU pool survives dead, stopped and cut-off agents and a Redis tha
       await assert.rejects(job?.moveToCompleted(late, aToken as string, false) ?? Promise.resolve(), /lock/i);
     } finally {
       a.child.kill('SIGCONT');
+      writeFileSync(release, '');
     }
 
     // Awake again, a finds its job gone and gives it up without a result.
@@ -365,6 +404,70 @@ describe('the GPU pool survives dead, stopped and cut-off agents and a Redis tha
       'exactly one result, from b',
     );
     assert.equal(a.child.exitCode, null, 'the stopped agent lives on');
+  });
+
+  it('an agent cut off from Redis kills its trainer before its lock can expire; the job re-runs elsewhere', async () => {
+    const link = new CuttableLink(await freePort(), redis.port);
+    await link.open();
+    const a = await startAgent({ REA_REDIS_URL: link.url });
+    const id = uniqueName('cutoff');
+    const pidFile = path.join(scratch, `${id}.pids`);
+    const release = path.join(scratch, `${id}.go`);
+    await pool.submit(sleepyJob(id, { seconds: 1, pid_file: pidFile, hold_until: release }));
+    const first = await until('the first trainer', () => trainerPids(pidFile)[0]);
+    const b = await startAgent();
+
+    link.cut();
+    const cutAt = Date.now();
+    await until(
+      "the cut-off agent's trainer gone",
+      () => (first.some(isAlive) ? undefined : true),
+      LOCK_SEC * 1000,
+    );
+    assert.ok(Date.now() - cutAt < LOCK_SEC * 1000, 'killed before the lock could expire');
+    const deadAt = Date.now();
+    const rerun = await waitFor(
+      'the re-run on b',
+      async () => (await runsOf(id)).find((r) => r.agent === b.name && r.events.has('started')),
+      30_000,
+    );
+    assert.ok((rerun.events.get('started')?.at.getTime() ?? 0) > deadAt, 'no overlap');
+
+    // Back in touch, a gives the job up instead of completing it.
+    await link.open();
+    await waitFor('a to give the job up', async () =>
+      (await runsOf(id)).find((r) => r.agent === a.name && r.events.has('lost')),
+    );
+    writeFileSync(release, '');
+    const outcome = await finished(id, 30_000);
+    assert.equal(outcome.status, 'succeeded');
+    const runs = await journalled(id, 'completed');
+    assert.deepEqual(
+      runs.filter((r) => r.events.has('completed')).map((r) => r.agent),
+      [b.name],
+      'exactly one result, from b',
+    );
+    link.cut();
+  });
+
+  it(`a job that loses its agent more than ${MAX_STALLS} times fails as lost, with a message that says so`, async () => {
+    const a = await startAgent();
+    const id = uniqueName('stalls');
+    await pool.submit(sleepyJob(id, { seconds: 1, hold_until: path.join(scratch, 'never') }));
+    await waitFor('the job running', async () =>
+      (await pool.status(id)).state === 'running' ? true : undefined,
+    );
+    // As if it had already been re-queued MAX_STALLS times: one more agent death is one too many.
+    await admin.hset(`${config.REA_QUEUE_PREFIX}:${TRAINING_QUEUE}:${id}`, 'stc', MAX_STALLS);
+    await startAgent();
+    a.child.kill('SIGKILL');
+
+    const outcome = await finished(id, 30_000);
+    assert.equal(outcome.status === 'failed' && outcome.failureClass, 'lost');
+    assert.match(
+      outcome.status === 'failed' ? outcome.message : '',
+      new RegExp(`lost its gpu-agent ${MAX_STALLS + 1} times .* check the agents' logs`),
+    );
   });
 
   it('an agent whose PostgreSQL is down still runs its jobs (the journal is best-effort)', async () => {
