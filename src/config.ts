@@ -49,6 +49,16 @@ export function configSchema(root: string) {
       .string()
       .regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, - and _')
       .default('rea'),
+    /**
+     * The GPU pool's job lock in seconds: how long a job stays with an agent that stopped renewing it
+     * (killed, stopped, cut off) before another agent may re-run it. Workers and agents must agree;
+     * every other pool timing follows from it (see docs/clusters.md).
+     */
+    REA_POOL_LOCK_SEC: z.coerce
+      .number({ error: 'expected a number of seconds' })
+      .min(2, 'expected at least 2 seconds')
+      .max(3600, 'expected at most 3600 seconds')
+      .default(30),
     REA_MODELS_DIR: z.string().min(1).default(path.join(root, 'models')),
     REA_PYTHON: z
       .string()

@@ -9,6 +9,7 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
@@ -31,6 +32,8 @@ export const experimentStateQuery = defineQuery<{ state: string; outcome?: Exper
 
 /** Extra time past the trainer's own limit before a silent running job counts as lost. */
 const LOST_GRACE_SEC = 600;
+/** Marks histories that wait `resubmitAfterSec` before resubmitting a missing job. */
+const RESUBMIT_AFTER_GRACE = 'resubmit-missing-after-grace';
 
 export interface ExperimentInput {
   request: ExperimentRequest;
@@ -50,13 +53,21 @@ export async function experiment({ request, spec }: ExperimentInput): Promise<Ex
   try {
     await submitTrainingJob({ request, spec });
     let runningSince: number | undefined;
+    let missingSince: number | undefined;
     while (outcome === undefined) {
       if (await condition(() => outcome !== undefined, `${request.pollIntervalSec}s`)) break;
       const status = await pollTrainingJob({ cluster: spec.cluster, jobId });
+      if (status.state !== 'missing') missingSince = undefined;
       if (status.state === 'finished') {
         outcome ??= status.outcome;
       } else if (status.state === 'missing') {
-        // The queue lost the job (or never got it): submitting again is safe, the id is the same.
+        // The queue lost the job (or never got it): submitting again is safe, the id is the same. A
+        // node may still be running the job its queue forgot: wait until every such copy is dead.
+        if (status.resubmitAfterSec !== undefined && patched(RESUBMIT_AFTER_GRACE)) {
+          missingSince ??= Date.now();
+          if (Date.now() - missingSince < status.resubmitAfterSec * 1000) continue;
+          missingSince = undefined;
+        }
         await submitTrainingJob({ request, spec });
         runningSince = undefined;
       } else if (status.state === 'running') {

@@ -112,6 +112,8 @@ async function cmdGpuAgent(config: ReaConfig, args: string[]): Promise<void> {
     projectRoot: config.root,
     workDir: config.REA_WORK_DIR,
     log,
+    lockSec: config.REA_POOL_LOCK_SEC,
+    databaseUrl: config.REA_DATABASE_URL,
   });
   await untilSignal();
   log.info('gpu-agent stopping: finishing running jobs');

@@ -30,8 +30,12 @@ export type JobStatus =
   | { state: 'queued' }
   | { state: 'running'; progress?: Progress }
   | { state: 'finished'; outcome: ExperimentOutcome }
-  /** The cluster has no record of the job (never submitted, or its store lost it). */
-  | { state: 'missing' };
+  /**
+   * The cluster has no record of the job (never submitted, or its store lost it). Where a node may
+   * still be running a job its cluster forgot, `resubmitAfterSec` says how long after the first
+   * sighting a resubmission is safe (every such copy has been killed by then).
+   */
+  | { state: 'missing'; resubmitAfterSec?: number };
 
 export interface ClusterAdapter {
   submit(job: TrainingJob): Promise<{ jobId: string; created: boolean }>;

@@ -1,8 +1,10 @@
 /**
  * The BullMQ GPU pool adapter: training jobs go to a Redis queue that `rea gpu-agent` processes
  * consume. Job ids are experiment ids, so BullMQ itself refuses a second job for one experiment.
+ * docs/clusters.md says how the pool survives dead, stopped and cut-off agents and a Redis that
+ * loses its data, and why the timings below are what they are.
  *
- *   const pool = new BullmqPool({ redisUrl, prefix: 'rea' });
+ *   const pool = new BullmqPool({ redisUrl, prefix: 'rea', lockSec: 30 });
  *   await pool.submit(job); // { jobId: job.experimentId, created: true }, then created: false
  */
 import { Job, Queue, type ConnectionOptions } from 'bullmq';
@@ -15,6 +17,38 @@ import type { ClusterAdapter, JobStatus, TrainingJob } from './adapter';
 export const TRAINING_QUEUE = 'training';
 /** Completed and failed jobs are kept this long, so that a late poll still finds the result. */
 const KEEP_FINISHED_SEC = 14 * 24 * 3600;
+
+/** REA_POOL_LOCK_SEC's default. */
+export const DEFAULT_LOCK_SEC = 30;
+/** How often a job may lose its agent (killed, stopped, cut off) and be re-queued before it counts as lost. */
+export const MAX_STALLS = 3;
+/** BullMQ's reason for a job that stalled more than `maxStalledCount` times. */
+const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
+
+/**
+ * The pool's timings, all derived from one number, the job lock (REA_POOL_LOCK_SEC), so that their
+ * order always holds: every copy of a trainer is dead before the lock that protects its job can
+ * expire, and before the experiment workflow resubmits a job that Redis forgot.
+ *
+ *   poolTimings(30) // → { lockMs: 30000, renewMs: 7500, stalledCheckMs: 15000, trainerStaleSec: 15, ... }
+ */
+export function poolTimings(lockSec: number) {
+  const lockMs = lockSec * 1000;
+  return {
+    /** A job's lock lasts this long past its agent's last renewal. */
+    lockMs,
+    /** Agents renew every lock at least this often: three tries before it can expire. */
+    renewMs: lockMs / 4,
+    /** How often the agents look for jobs whose lock expired (and re-queue them). */
+    stalledCheckMs: lockMs / 2,
+    /** A trainer whose agent sent no heartbeat this long (stopped, hung) is killed by its supervisor. */
+    trainerStaleSec: lockSec / 2,
+    /** An agent that could not renew a job's lock this long (Redis unreachable) kills its trainer. */
+    renewDeadlineMs: lockMs * 0.6,
+    /** A job Redis forgot is submitted again only this long after it was first seen missing. */
+    resubmitAfterSec: lockSec,
+  };
+}
 
 export function cancelChannel(prefix: string): string {
   return `${prefix}:${TRAINING_QUEUE}:cancel`;
@@ -50,6 +84,16 @@ const outcomeSchema: z.ZodType<ExperimentOutcome> = z.union([
   }),
 ]);
 
+/** The outcome of a job BullMQ failed: the agent's error, or a job whose agents kept dying. */
+export function outcomeOfFailedJob(failedReason: string | undefined): ExperimentOutcome {
+  const message =
+    failedReason === STALLED_TOO_OFTEN
+      ? `the job lost its gpu-agent ${MAX_STALLS + 1} times (agent killed, stopped or cut off from Redis ` +
+        "while it ran); the pool gave up on it: check the agents' logs and their hosts (OOM killer, restarts)"
+      : `gpu-agent failed the job: ${failedReason ?? 'no reason given'}`;
+  return { status: 'failed', failureClass: 'lost', message, wallTimeSec: 0 };
+}
+
 /** Reads a job's return value as an outcome; anything else is reported as a crash. */
 export function outcomeFromReturnValue(value: unknown): ExperimentOutcome {
   const raw = typeof value === 'string' ? safeJson(value) : value;
@@ -82,13 +126,22 @@ export function validateJobId(id: string): string {
 export class BullmqPool implements ClusterAdapter {
   private readonly queue: Queue<TrainingJob, ExperimentOutcome>;
   private readonly redis: Redis;
+  private readonly timings: ReturnType<typeof poolTimings>;
 
-  constructor(private readonly opts: { redisUrl: string; prefix: string }) {
+  /**
+   * `lockSec` must be the agents' REA_POOL_LOCK_SEC (default 30): it says how long a job that Redis
+   * forgot may still be running somewhere.
+   */
+  constructor(private readonly opts: { redisUrl: string; prefix: string; lockSec?: number }) {
     this.queue = new Queue(TRAINING_QUEUE, {
       connection: redisConnection(opts.redisUrl),
       prefix: opts.prefix,
     });
     this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 3 });
+    // Connection errors surface in the calls that fail; ioredis reconnects on its own.
+    this.queue.on('error', () => undefined);
+    this.redis.on('error', () => undefined);
+    this.timings = poolTimings(opts.lockSec ?? DEFAULT_LOCK_SEC);
   }
 
   async submit(job: TrainingJob): Promise<{ jobId: string; created: boolean }> {
@@ -106,26 +159,19 @@ export class BullmqPool implements ClusterAdapter {
   }
 
   async status(jobId: string): Promise<JobStatus> {
+    const missing = { state: 'missing', resubmitAfterSec: this.timings.resubmitAfterSec } as const;
     const job = await Job.fromId<TrainingJob, ExperimentOutcome>(this.queue, jobId);
-    if (!job) return { state: 'missing' };
+    if (!job) return missing;
     const state = await job.getState();
     switch (state) {
       case 'completed':
         return { state: 'finished', outcome: outcomeFromReturnValue(job.returnvalue) };
       case 'failed':
-        return {
-          state: 'finished',
-          outcome: {
-            status: 'failed',
-            failureClass: 'lost',
-            message: `gpu-agent failed the job: ${job.failedReason}`,
-            wallTimeSec: 0,
-          },
-        };
+        return { state: 'finished', outcome: outcomeOfFailedJob(job.failedReason) };
       case 'active':
         return { state: 'running', progress: progressOf(job.progress) };
       case 'unknown':
-        return { state: 'missing' };
+        return missing;
       default:
         return { state: 'queued' };
     }

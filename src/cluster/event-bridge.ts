@@ -2,13 +2,20 @@
  * Turns the pool's job-finished events into the `jobFinished` signal that wakes the hibernating
  * experiment workflow (its workflow id is the job id). A missed event costs only latency: the
  * experiment also polls durably.
+ *
+ *   const bridge = await startEventBridge({ redisUrl, prefix: 'rea', client, log });
+ *
+ * Redis restarts and flushes need nothing more: BullMQ's QueueEvents retries its XREAD after a
+ * connection error, and keeps reading from the last event id it saw; stream ids are times, so the
+ * events of a stream recreated after a FLUSHALL or an empty restart come after it
+ * (test/integration/pool.test.ts restarts Redis and checks that experiments are still woken).
  */
 import type { Client } from '@temporalio/client';
 import { QueueEvents } from 'bullmq';
 import { jobFinishedSignalName, type JobFinished } from '../core/messages';
 import type { ExperimentOutcome } from '../core/types';
 import type { Logger } from '../logging';
-import { outcomeFromReturnValue, redisConnection, TRAINING_QUEUE } from './bullmq-pool';
+import { outcomeFromReturnValue, outcomeOfFailedJob, redisConnection, TRAINING_QUEUE } from './bullmq-pool';
 
 export async function startEventBridge(opts: {
   redisUrl: string;
@@ -31,14 +38,7 @@ export async function startEventBridge(opts: {
       );
   };
   events.on('completed', ({ jobId, returnvalue }) => wake(jobId, outcomeFromReturnValue(returnvalue)));
-  events.on('failed', ({ jobId, failedReason }) =>
-    wake(jobId, {
-      status: 'failed',
-      failureClass: 'lost',
-      message: `gpu-agent failed the job: ${failedReason}`,
-      wallTimeSec: 0,
-    }),
-  );
+  events.on('failed', ({ jobId, failedReason }) => wake(jobId, outcomeOfFailedJob(failedReason)));
   events.on('error', (err) => opts.log.error({ err: err.message }, 'event bridge error'));
   await events.waitUntilReady();
   return { close: () => events.close() };

@@ -26,7 +26,11 @@ export class ClusterUnavailableError extends Error {
 function create(settings: ClusterSettings, config: ReaConfig, log: Logger): ClusterAdapter {
   switch (settings.adapter) {
     case 'bullmq':
-      return new BullmqPool({ redisUrl: config.REA_REDIS_URL, prefix: config.REA_QUEUE_PREFIX });
+      return new BullmqPool({
+        redisUrl: config.REA_REDIS_URL,
+        prefix: config.REA_QUEUE_PREFIX,
+        lockSec: config.REA_POOL_LOCK_SEC,
+      });
     case 'slurm':
       return new SlurmAdapter({
         workDir: config.REA_WORK_DIR,

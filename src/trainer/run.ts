@@ -2,7 +2,11 @@
  * Runs one trainer process by the protocol: writes the config JSON to a file, starts the argv
  * template with {python}, {config} and {metrics} replaced as whole arguments (never a shell), turns
  * progress lines into callbacks, enforces the time limit, and kills the whole process group when
- * cancelled.
+ * cancelled. The trainer runs under a supervisor (./supervisor.ts) that kills the group when this
+ * process dies or stops sending heartbeats, so that no trainer outlives the process that started it.
+ *
+ *   const { outcome } = await runTrainer({ argv: ['{python}', 'train.py', '--config', '{config}',
+ *     '--metrics', '{metrics}'], cwd, config, runDir, python, timeLimitSec: 600, primaryMetric: 'ne' });
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +14,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExperimentOutcome, FailureClass, Metrics } from '../core/types';
 import { failureClassForExit, metricsSchema, parseLine, type Progress } from './protocol';
+import { ORPHANED_PREFIX } from './supervisor';
 
 export interface TrainerRun {
   argv: string[];
@@ -22,6 +27,11 @@ export interface TrainerRun {
   timeLimitSec: number;
   primaryMetric: string;
   signal?: AbortSignal;
+  /**
+   * How long the trainer may go without a heartbeat from this process before its supervisor kills
+   * it (this process stopped or hung). Default 30 s.
+   */
+  staleAfterSec?: number;
   onProgress?: (p: Progress) => void;
   onLog?: (line: string) => void;
 }
@@ -32,6 +42,9 @@ export interface TrainerResult {
 }
 
 const LOG_TAIL_LINES = 50;
+/** The supervisor, compiled next to this file. */
+const SUPERVISOR = path.join(__dirname, 'supervisor.js');
+const DEFAULT_STALE_AFTER_SEC = 30;
 
 export function expandArgv(template: string[], vars: Record<string, string>): string[] {
   return template.map((arg) => (arg in vars ? (vars[arg] as string) : arg));
@@ -57,13 +70,17 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
   };
   let reported: { failureClass: FailureClass; message: string } | undefined;
   let stoppedBy: 'timeout' | 'cancelled' | undefined;
+  let orphaned: string | undefined;
 
-  const child = spawn(program as string, args, {
+  const staleMs = (run.staleAfterSec ?? DEFAULT_STALE_AFTER_SEC) * 1000;
+  const child = spawn(process.execPath, [SUPERVISOR, String(staleMs), program as string, ...args], {
     cwd: run.cwd,
     env: { ...process.env, ...run.env, PYTHONUNBUFFERED: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     detached: true, // own process group, so that a kill reaches every process the trainer started
   });
+  child.stdin.on('error', () => undefined); // the supervisor is gone: its exit says why
+  const heartbeat = setInterval(() => child.stdin.write('.'), Math.min(1000, staleMs / 5));
   const killGroup = () => {
     if (child.pid !== undefined) {
       try {
@@ -92,6 +109,8 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
         if (parsed.kind === 'progress') run.onProgress?.(parsed.progress);
         if (parsed.kind === 'error')
           reported = { failureClass: parsed.failureClass, message: parsed.message };
+        if (parsed.kind === 'log' && line.startsWith(ORPHANED_PREFIX))
+          orphaned = (safeJson(line.slice(ORPHANED_PREFIX.length)) as { message?: string })?.message;
         if (parsed.kind !== 'metrics') remember(line);
       });
       rl.on('close', resolve);
@@ -101,9 +120,13 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
     (resolve) => {
       child.once('error', (spawnError) => resolve({ code: null, signal: null, spawnError }));
       child.once('close', (code, signal) => resolve({ code, signal }));
+      // Whatever the trainer left behind dies with it.
+      child.once('exit', killGroup);
     },
   );
   clearTimeout(timer);
+  clearInterval(heartbeat);
+  child.stdin.destroy();
   run.signal?.removeEventListener('abort', onAbort);
   if (!exit.spawnError) await streams;
   writeFileSync(path.join(run.runDir, 'log-tail.txt'), tail.join('\n'));
@@ -117,6 +140,7 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
   if (stoppedBy === 'timeout')
     return failed('timeout', `trainer ran past its time limit of ${run.timeLimitSec}s`);
   if (stoppedBy === 'cancelled') return failed('cancelled', 'trainer cancelled');
+  if (orphaned !== undefined) return failed('lost', `trainer supervisor: ${orphaned}`);
   if (exit.code !== 0) {
     const failureClass = reported?.failureClass ?? failureClassForExit(exit.code);
     const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
@@ -139,4 +163,12 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
     return failed('crash', `trainer bug: metrics file lacks the primary metric "${run.primaryMetric}"`);
   }
   return { outcome: { status: 'succeeded', metrics, wallTimeSec }, logTail: tail };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

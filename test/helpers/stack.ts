@@ -28,6 +28,8 @@ export function testConfig(overrides: Record<string, string> = {}): ReaConfig {
     REA_QUEUE_PREFIX: uniqueName('reatest'),
     REA_TASK_QUEUE: uniqueName('rea-tq'),
     REA_LOG_LEVEL: process.env.REA_LOG_LEVEL ?? 'warn',
+    // Where the trainers' Python lives on this machine, when it is not the default .venv.
+    REA_PYTHON: process.env.REA_PYTHON ?? '',
     ...overrides,
   });
 }
@@ -98,5 +100,7 @@ export function startTestAgent(config: ReaConfig, slots = 2): Promise<GpuAgent> 
     projectRoot: config.root,
     workDir: config.REA_WORK_DIR,
     log: createLogger('test-agent', 'warn'),
+    lockSec: config.REA_POOL_LOCK_SEC,
+    databaseUrl: config.REA_DATABASE_URL,
   });
 }
