@@ -13,6 +13,7 @@ import type { ClusterSettings, ModelSpec } from '../src/core/model-spec';
 import { readModelSpec, UnknownModelError } from '../src/models';
 import type { HypothesisEngine, MergeRequest, RefineRequest, SlateRequest } from '../src/engine';
 import { writeTrackRecord } from '../src/engine/history';
+import { writeReport } from '../src/report';
 import type { ExperimentOutcome, ExperimentRequest, Hypothesis } from '../src/core/types';
 import { CampaignIdReusedError, type CampaignEnd, type Store } from '../src/db/store';
 import type { Logger } from '../src/logging';
@@ -24,6 +25,8 @@ export interface ActivityDeps {
   clusters: Clusters;
   modelsDir: string;
   engine: HypothesisEngine;
+  /** Where campaigns write their reports when they end. */
+  reportsDir: string;
   log: Logger;
 }
 
@@ -101,13 +104,43 @@ export function createActivities(deps: ActivityDeps) {
       return [...busy];
     },
 
+    /**
+     * Writes the campaign's report (markdown + HTML) into the work dir's reports/ and names it in the
+     * stored result. A report that cannot be written is logged, never a reason to fail the campaign.
+     */
+    async writeCampaignReport(campaignId: string): Promise<{ markdown: string; html: string } | undefined> {
+      try {
+        const campaign = await store.campaign(campaignId);
+        const spec = campaign
+          ? await readModelSpec(modelsDir, campaign.model).catch(() => undefined)
+          : undefined;
+        const paths = await writeReport(
+          deps.pool,
+          campaignId,
+          deps.reportsDir,
+          spec ? { metric: { name: spec.metric.primary, direction: spec.metric.direction } } : {},
+        );
+        const report = { markdown: paths.markdown, html: paths.html };
+        await deps.pool.query(
+          `UPDATE campaigns SET result = jsonb_set(result, '{report}', $2::jsonb) WHERE id = $1 AND result IS NOT NULL`,
+          [campaignId, JSON.stringify(report)],
+        );
+        return report;
+      } catch (err) {
+        deps.log.warn({ campaignId, err: (err as Error).message }, 'campaign report not written');
+        return undefined;
+      }
+    },
+
     async recordRunbookAction(experimentId: string, action: string): Promise<void> {
       await store.recordRunbookAction(experimentId, action);
     },
 
     /** The validation slate from the hypothesis engine (LLM, research, history, planner). */
     async proposeHypotheses(req: SlateRequest): Promise<Hypothesis[]> {
-      return deps.engine.proposeSlate(req);
+      const slate = await deps.engine.proposeSlate(req);
+      await store.recordHypotheses(req.campaignId, slate, 'slate');
+      return slate;
     },
 
     /** Which validated wins to merge; empty means the campaign's own rule. */
@@ -117,7 +150,9 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Local refinement around the best config, for exploitation, from the planner. */
     async proposeRefinements(req: RefineRequest): Promise<Hypothesis[]> {
-      return deps.engine.refine(req);
+      const steps = await deps.engine.refine(req);
+      await store.recordHypotheses(req.campaignId, steps, 'refinement');
+      return steps;
     },
 
     async recordExperimentQueued(req: ExperimentRequest): Promise<void> {

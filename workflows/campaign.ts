@@ -72,6 +72,7 @@ const {
   proposeHypotheses,
   proposeRefinements,
   proposeMerges,
+  writeCampaignReport,
 } = proxyActivities<Activities>(QUICK_ACTIVITY);
 
 export interface CampaignStatus {
@@ -565,6 +566,10 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
     const result = c.result(campaignId, aborting === undefined ? 'completed' : 'aborted', aborting);
     publish();
     await recordCampaignFinished(campaignId, { status: result.status, result });
+    if (patched('campaign-report')) {
+      const report = await writeCampaignReport(campaignId);
+      if (report) result.report = report;
+    }
     return result;
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;

@@ -18,6 +18,7 @@ import { ConfigError, loadConfig, redactUrl, type ReaConfig } from '../config';
 import { createPool, ensureDatabase } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { Store } from '../db/store';
+import { UnknownCampaignError, writeReport } from '../report';
 import { indexKnowledge, readCard as readCardFile, searchKnowledge, upsertCard } from '../engine/knowledge';
 import { startStack } from '../dev/stack';
 import { createLogger } from '../logging';
@@ -39,6 +40,8 @@ const USAGE = `usage: rea <command>
                                validate a campaign input (JSON file, or - for stdin) and start it
   campaign status ID           print a running campaign's status
   campaign result ID           wait for a campaign and print its result
+  campaign report ID [--out DIR]
+                               write the campaign's report (markdown + HTML with charts) from PostgreSQL
   campaign approve ID          approve the plan a campaign waits on
   campaign reject ID --feedback TEXT [--exclude-knobs a,b]
                                reject the plan; the campaign re-plans with the feedback
@@ -239,10 +242,13 @@ async function cmdCampaign(config: ReaConfig, args: string[]): Promise<void> {
       'gpu-hours': { type: 'string' },
       delta: { type: 'string' },
       rationale: { type: 'string' },
+      out: { type: 'string' },
     },
   });
   const target = positionals[0];
   if (!target) throw new UsageError(`rea campaign ${sub ?? ''}: missing ${sub === 'start' ? 'FILE' : 'ID'}`);
+  // A report needs only PostgreSQL: it works for a finished campaign with no Temporal server up.
+  if (sub === 'report') return cmdReport(config, target, values.out);
   // A campaign input is checked before any connection: a bad one never starts a workflow.
   const startInput = sub === 'start' ? readInput(target) : undefined;
   if (startInput !== undefined) await validateCampaign(config, startInput);
@@ -345,6 +351,28 @@ async function cmdSchedule(config: ReaConfig, args: string[]): Promise<void> {
     );
   } finally {
     await client.connection.close();
+  }
+}
+
+async function cmdReport(config: ReaConfig, campaignId: string, out?: string): Promise<void> {
+  const pool = createPool(config.REA_DATABASE_URL, 1);
+  try {
+    const campaign = await new Store(pool).campaign(campaignId);
+    const spec = campaign
+      ? await readModelSpec(config.REA_MODELS_DIR, campaign.model).catch(() => undefined)
+      : undefined;
+    const paths = await writeReport(
+      pool,
+      campaignId,
+      out ?? path.join(config.REA_WORK_DIR, 'reports'),
+      spec ? { metric: { name: spec.metric.primary, direction: spec.metric.direction } } : {},
+    );
+    console.log(`wrote ${paths.markdown}\nwrote ${paths.html}`);
+  } catch (err) {
+    if (err instanceof UnknownCampaignError) throw new UsageError(err.message);
+    throw err;
+  } finally {
+    await pool.end();
   }
 }
 

@@ -91,6 +91,8 @@ export interface CampaignResult {
   budget: { limit: { experiments?: number; gpuHours?: number }; used: Spend; byPhase: Record<string, Spend> };
   split: { validation: number; combination: number; exploitation: number };
   failures: { experimentId: string; hypothesisId: string; failureClass: FailureClass; action: string }[];
+  /** The report files the campaign wrote when it ended (markdown and HTML with charts). */
+  report?: { markdown: string; html: string };
 }
 
 /** Relative gain in percent; positive when `value` is better than `baseline` in the metric's direction. */

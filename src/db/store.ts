@@ -3,7 +3,13 @@
  * retried activity never doubles a row or loses one.
  */
 import type { Pool } from 'pg';
-import type { CampaignResult, ExperimentOutcome, ExperimentRequest, Metrics } from '../core/types';
+import type {
+  CampaignResult,
+  ExperimentOutcome,
+  ExperimentRequest,
+  Hypothesis,
+  Metrics,
+} from '../core/types';
 
 export interface ExperimentRow {
   id: string;
@@ -84,7 +90,24 @@ export class Store {
     ]);
   }
 
+  /** Every hypothesis a campaign considered, once (the first proposal wins; a retry changes nothing). */
+  async recordHypotheses(
+    campaignId: string,
+    hypotheses: readonly Hypothesis[],
+    proposedFor: 'slate' | 'refinement' | 'experiment',
+  ): Promise<void> {
+    if (!hypotheses.length) return;
+    await this.pool.query(
+      `INSERT INTO hypotheses (campaign_id, id, source, rationale, delta, proposed_for)
+       SELECT $1, h.id, h.source, h.rationale, h.delta, $3
+       FROM jsonb_to_recordset($2::jsonb) AS h(id text, source text, rationale text, delta jsonb)
+       ON CONFLICT (campaign_id, id) DO NOTHING`,
+      [campaignId, JSON.stringify(hypotheses), proposedFor],
+    );
+  }
+
   async recordExperimentQueued(req: ExperimentRequest): Promise<void> {
+    await this.recordHypotheses(req.campaignId, [req.hypothesis], 'experiment');
     await this.pool.query(
       `INSERT INTO experiments (id, campaign_id, model, hypothesis_id, source, rationale, delta, config, fidelity, seed,
          phase, role, attempt, cost_gpu_hours, status)

@@ -2,6 +2,7 @@
  * The rea worker: serves the campaign and experiment workflows and their activities on one task
  * queue, and runs the event bridge that wakes experiments when their jobs finish.
  */
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../activities';
@@ -55,6 +56,7 @@ export async function startWorker(
       temporal: client,
       clusters,
       modelsDir: config.REA_MODELS_DIR,
+      reportsDir: path.join(config.REA_WORK_DIR, 'reports'),
       log,
     }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 20,

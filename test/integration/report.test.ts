@@ -115,6 +115,43 @@ describe('campaign reports from PostgreSQL', () => {
     assert.ok(!/<script/i.test(html));
   });
 
+  it('the campaign wrote its own report when it ended, and named it in its result', async () => {
+    assert.ok(result.report, 'the result names the report');
+    const html = await readFile(result.report.html, 'utf8');
+    assert.ok(html.includes(result.campaignId));
+    const stored = await new Store(pool).campaign(result.campaignId);
+    assert.deepEqual(stored?.result?.report, result.report);
+  });
+
+  it('answers the analyst views: leaderboard, knob effects, costs, hypotheses', async () => {
+    const id = result.campaignId;
+    const costs = await pool.query<{ experiments: string; gpu_hours: number }>(
+      'SELECT experiments, gpu_hours FROM campaign_costs WHERE campaign_id = $1',
+      [id],
+    );
+    assert.equal(Number(costs.rows[0]?.experiments), result.experiments.total);
+    assert.ok(Math.abs(Number(costs.rows[0]?.gpu_hours) - result.budget.used.gpuHours) < 1e-9);
+    const board = await pool.query<{ hypothesis_id: string; runs: string }>(
+      'SELECT hypothesis_id, runs FROM campaign_leaderboard WHERE campaign_id = $1',
+      [id],
+    );
+    const runs = board.rows.reduce((n, r) => n + Number(r.runs), 0);
+    assert.equal(runs, result.experiments.succeeded);
+    const hypotheses = await pool.query<{ id: string; proposed_for: string }>(
+      'SELECT id, proposed_for FROM hypotheses WHERE campaign_id = $1',
+      [id],
+    );
+    assert.ok(hypotheses.rows.some((h) => h.proposed_for === 'slate'));
+    const ran = new Set((await new Store(pool).experiments(id)).map((e) => e.hypothesis_id));
+    for (const h of ran)
+      assert.ok(
+        hypotheses.rows.some((r) => r.id === h),
+        `${h} recorded as a hypothesis`,
+      );
+    // The view parses; a single-knob change of this campaign shows up when one was measured.
+    await pool.query('SELECT * FROM knob_effects LIMIT 5');
+  });
+
   it('rewrites a finished campaign’s report byte for byte', async () => {
     const first = await writeReport(pool, result.campaignId, outDir);
     const before = await readFile(first.html, 'utf8');
