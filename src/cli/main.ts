@@ -197,6 +197,7 @@ function printResult(result: CampaignResult): void {
     );
   }
   console.log(`  best config: ${JSON.stringify(result.best.config)}`);
+  if (result.report) console.log(`  report: ${result.report.html}\n          ${result.report.markdown}`);
 }
 
 function parseJsonOption(name: string, text: string | undefined): unknown {
