@@ -235,3 +235,40 @@ describe('failure runbook', () => {
     assert.equal(decide(spec, {}, 'cancelled', 1).action, 'none');
   });
 });
+
+describe('combinations', () => {
+  function withWins() {
+    const input = parseCampaignInput({ model: 'synthetic-ctr', budget: { experiments: 50 } });
+    const c = new Campaign(initialState(input), spec, input, fidelityLevels(input, spec));
+    for (const [delta, gainPct] of [
+      [{ lr: 0.03 }, 2],
+      [{ embedding_dim: 16 }, 1.5],
+      [{ lr: 0.02, dropout: 0.1 }, 1],
+    ] as [Config, number][]) {
+      const h = c.register({ id: '', source: 'planner', rationale: 'r', delta });
+      c.state.wins.push({ hypothesisId: h.id, gainPct, phase: 'validation' });
+    }
+    return c;
+  }
+
+  it('merges all wins and the pairs of the best three when the engine chose nothing', () => {
+    const merges = withWins().combinations();
+    assert.deepEqual(
+      merges.map((m) => m.parts.length),
+      [3, 2, 2, 2],
+    );
+    assert.ok(merges.every((m) => m.hypothesis.source === 'planner'));
+  });
+
+  it("follows the engine's choice, keeping only real wins, the better win's value on a shared knob", () => {
+    const merges = withWins().combinations([
+      { parts: ['dropout=0.1,lr=0.02', 'lr=0.03', 'not-a-win'], rationale: 'optimizer and regularization' },
+      { parts: ['embedding_dim=16', 'not-a-win'], rationale: 'one real win is no merge' },
+    ]);
+    assert.equal(merges.length, 1);
+    assert.deepEqual(merges[0]?.parts, ['lr=0.03', 'dropout=0.1,lr=0.02']);
+    assert.deepEqual(merges[0]?.hypothesis.delta, { lr: 0.03, dropout: 0.1 });
+    assert.equal(merges[0]?.hypothesis.source, 'llm');
+    assert.match(merges[0]?.hypothesis.rationale ?? '', /optimizer and regularization/);
+  });
+});
