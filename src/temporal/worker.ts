@@ -86,7 +86,6 @@ export async function startWorker(
       temporal: describeTemporalConnection(config),
       database: redactUrl(config.REA_DATABASE_URL),
       redis: redactUrl(config.REA_REDIS_URL),
-      llm: config.REA_LLM_BASE_URL ?? 'off',
       ...(metrics ? { metrics: metrics.url } : {}),
     },
     'worker ready',
