@@ -129,7 +129,7 @@ rea dev is running.
   Temporal:   ${config.REA_TEMPORAL_ADDRESS} (namespace ${config.REA_TEMPORAL_NAMESPACE}, task queue ${config.REA_TASK_QUEUE})
   Web UI:     ${stack.server.uiUrl}
   State:      ${path.join(config.REA_WORK_DIR, 'temporal.db')} (kept across restarts)
-  Metrics:    rea ${config.REA_METRICS_ADDRESS ?? 'off (REA_METRICS_ADDRESS)'}, Temporal SDK ${config.REA_TEMPORAL_METRICS_ADDRESS ?? 'off (REA_TEMPORAL_METRICS_ADDRESS)'}
+  Metrics:    rea ${config.REA_METRICS_ADDRESS ? `http://${config.REA_METRICS_ADDRESS}/metrics` : 'off (REA_METRICS_ADDRESS)'}, Temporal SDK ${config.REA_TEMPORAL_METRICS_ADDRESS ? `http://${config.REA_TEMPORAL_METRICS_ADDRESS}/metrics` : 'off (REA_TEMPORAL_METRICS_ADDRESS)'}
 Start a campaign:  rea campaign start examples/campaign.json
 Press Ctrl-C to stop.
 `);
