@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { registerSecrets } from './logging';
 
 /** The repository root: the nearest folder above this file whose package.json is rea's. */
 export function projectRoot(): string {
@@ -33,6 +34,15 @@ const urlWithScheme = (schemes: string[]) =>
     `expected a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}`,
   );
 
+/** host:port for a listening socket: `0.0.0.0:9464`, `127.0.0.1:0`, `[::]:9464`. */
+const bindAddress = z
+  .string()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:9464');
+
+const flag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
 export function configSchema(root: string) {
   return z.object({
     REA_DATABASE_URL: urlWithScheme(['postgres', 'postgresql']).default(
@@ -44,6 +54,24 @@ export function configSchema(root: string) {
       .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233')
       .default('127.0.0.1:7233'),
     REA_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    /**
+     * TLS to the Temporal frontend. Unset: on when any REA_TEMPORAL_TLS_* file or REA_TEMPORAL_API_KEY
+     * is set, off otherwise (see src/temporal/connection.ts).
+     */
+    REA_TEMPORAL_TLS: flag.optional(),
+    /** mTLS client certificate and key (PEM files); give both or neither. */
+    REA_TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+    REA_TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+    /** The CA that signed the server's certificate (PEM file); unset: the system's CAs. */
+    REA_TEMPORAL_TLS_CA: z.string().min(1).optional(),
+    /** The name the server's certificate must carry, when it is not the address's host. */
+    REA_TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+    /** A Temporal Cloud API key, sent as a bearer token over TLS. */
+    REA_TEMPORAL_API_KEY: z.string().min(1).optional(),
+    /** The Temporal SDK's Prometheus endpoint in `rea worker` (temporal_* metrics); unset: off. */
+    REA_TEMPORAL_METRICS_ADDRESS: bindAddress.optional(),
+    /** rea's own Prometheus endpoint in `rea worker` (rea_* metrics from PostgreSQL); unset: off. */
+    REA_METRICS_ADDRESS: bindAddress.optional(),
     REA_TASK_QUEUE: z.string().min(1).default('rea'),
     REA_QUEUE_PREFIX: z
       .string()
@@ -115,7 +143,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ReaConfig {
     const lines = result.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
     throw new ConfigError(`configuration is invalid: ${lines.join('; ')}`);
   }
-  return { ...result.data, root };
+  const config = { ...result.data, root };
+  // Every process loads its configuration before it logs: from here on its logs never carry these.
+  registerSecrets(configSecrets(config));
+  return config;
+}
+
+/**
+ * The secret values in a configuration: API keys and the passwords in the database and Redis URLs
+ * (as written, and percent-decoded as the drivers send them).
+ *
+ *   configSecrets(loadConfig()) // ['sk-…', 's3cret', …]
+ */
+export function configSecrets(config: ReaConfig): string[] {
+  const secrets = [config.REA_LLM_API_KEY, config.REA_TEMPORAL_API_KEY];
+  for (const url of [config.REA_DATABASE_URL, config.REA_REDIS_URL]) {
+    try {
+      const { password } = new URL(url);
+      if (password) secrets.push(password, decodeURIComponent(password));
+    } catch {
+      // The schema already refused a URL that does not parse.
+    }
+  }
+  return [...new Set(secrets.filter((s): s is string => s !== undefined && s !== ''))];
 }
 
 /** A URL with its password replaced, for logs. */

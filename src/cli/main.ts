@@ -132,6 +132,7 @@ rea dev is running.
   Temporal:   ${config.REA_TEMPORAL_ADDRESS} (namespace ${config.REA_TEMPORAL_NAMESPACE}, task queue ${config.REA_TASK_QUEUE})
   Web UI:     ${stack.server.uiUrl}
   State:      ${path.join(config.REA_WORK_DIR, 'temporal.db')} (kept across restarts)
+  Metrics:    rea ${config.REA_METRICS_ADDRESS ? `http://${config.REA_METRICS_ADDRESS}/metrics` : 'off (REA_METRICS_ADDRESS)'}, Temporal SDK ${config.REA_TEMPORAL_METRICS_ADDRESS ? `http://${config.REA_TEMPORAL_METRICS_ADDRESS}/metrics` : 'off (REA_TEMPORAL_METRICS_ADDRESS)'}
 Start a campaign:  rea campaign start examples/campaign.json
 Press Ctrl-C to stop.
 `);
@@ -467,7 +468,10 @@ export async function main(argv: string[]): Promise<number> {
       return command === undefined ? 2 : 0;
     }
     const config = loadConfig();
-    installTemporalRuntime(config.REA_LOG_LEVEL === 'info' ? 'warn' : config.REA_LOG_LEVEL);
+    installTemporalRuntime(config.REA_LOG_LEVEL === 'info' ? 'warn' : config.REA_LOG_LEVEL, {
+      // The worker's own process serves the SDK's metrics; `rea dev` passes the variable on to it.
+      ...(command === 'worker' ? { metricsAddress: config.REA_TEMPORAL_METRICS_ADDRESS } : {}),
+    });
     switch (command) {
       case 'migrate':
         await cmdMigrate(config);

@@ -98,7 +98,8 @@ export async function startGpuAgent(opts: GpuAgentOptions): Promise<GpuAgent> {
     if (slot === undefined) throw new Error('gpu-agent took more jobs than it has slots (a bug)');
     const { trainer, config, resources, primaryMetric } = job.data;
     const runId = randomUUID();
-    const log = opts.log.child({ jobId, slot, runId });
+    const { experimentId, campaignId } = job.data;
+    const log = opts.log.child({ experimentId, campaignId, jobId, slot, runId });
     running.set(jobId, { runId, lastRenewed: Date.now() });
     journal?.record(jobId, runId, 'started', { slot, token });
     log.info({ model: job.data.model }, 'training job started');
@@ -160,7 +161,10 @@ export async function startGpuAgent(opts: GpuAgentOptions): Promise<GpuAgent> {
   const giveUp = (jobId: string, why: string) => {
     if (!running.has(jobId) || givenUp.has(jobId)) return;
     givenUp.set(jobId, why);
-    opts.log.warn({ jobId, reason: why }, 'giving the training job up: killing its trainer');
+    opts.log.warn(
+      { experimentId: jobId, jobId, reason: why },
+      'giving the training job up: killing its trainer',
+    );
     worker.cancelJob(jobId, why);
   };
   worker.on('lockRenewalFailed', (jobIds) => {
@@ -203,7 +207,8 @@ export async function startGpuAgent(opts: GpuAgentOptions): Promise<GpuAgent> {
   });
 
   const cancel = (jobId: string) => {
-    if (worker.cancelJob(jobId, 'cancelled by rea')) opts.log.info({ jobId }, 'training job cancelled');
+    if (worker.cancelJob(jobId, 'cancelled by rea'))
+      opts.log.info({ experimentId: jobId, jobId }, 'training job cancelled');
   };
   await subscriber.subscribe(cancelChannel(opts.prefix));
   subscriber.on('message', (_channel, jobId: string) => cancel(jobId));

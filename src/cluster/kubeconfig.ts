@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { registerSecrets } from '../logging';
 
 export class KubernetesConfigError extends Error {
   override readonly name = 'KubernetesConfigError';
@@ -188,8 +189,10 @@ export function parseKubeconfig(
       );
     const token = str(user, 'token', userField);
     const tokenFile = str(user, 'tokenFile', userField);
-    if (token) conn.token = () => token;
-    else if (tokenFile)
+    if (token) {
+      registerSecrets([token]);
+      conn.token = () => token;
+    } else if (tokenFile)
       conn.token = tokenFromFile(path.resolve(dir, tokenFile), `${where}: ${userField}.tokenFile`);
   }
   return conn;
@@ -243,6 +246,8 @@ function tokenFromFile(file: string, what: string): () => string {
       throw new KubernetesConfigError(`${what}: cannot read ${file}: ${(err as Error).message}`);
     }
     if (!value) throw new KubernetesConfigError(`${what}: ${file} is empty`);
+    // A rotated token is a new secret: no log line may carry it either.
+    registerSecrets([value]);
     cached = { value, at: Date.now() };
     return value;
   };

@@ -9,9 +9,18 @@ import { parseCampaignInput, type CampaignInput } from '../core/campaign-input';
 import { CAMPAIGN_WORKFLOW } from '../core/messages';
 import type { CampaignResult } from '../core/types';
 import type { ReaConfig } from '../config';
+import { temporalConnectionError, temporalConnectionOptions } from './connection';
 
+/**
+ * A client on the configured Temporal (a dev server, a cluster, Temporal Cloud with TLS or an API key).
+ *
+ *   const client = await connectClient(loadConfig());
+ */
 export async function connectClient(config: ReaConfig): Promise<Client> {
-  const connection = await Connection.connect({ address: config.REA_TEMPORAL_ADDRESS, connectTimeout: '5s' });
+  const options = temporalConnectionOptions(config);
+  const connection = await Connection.connect({ ...options, connectTimeout: '5s' }).catch((err: unknown) => {
+    throw temporalConnectionError(config, err);
+  });
   return new Client({ connection, namespace: config.REA_TEMPORAL_NAMESPACE });
 }
 

@@ -10,16 +10,21 @@ import { createClusters } from '../cluster/registry';
 import { HypothesisEngine } from '../engine';
 import { indexKnowledgeOnStart, llmFromConfig } from '../engine/setup';
 import { startEventBridge } from '../cluster/event-bridge';
-import type { ReaConfig } from '../config';
+import { redactUrl, type ReaConfig } from '../config';
 import { createPool } from '../db/pool';
 import { Store } from '../db/store';
 import type { Logger } from '../logging';
+import { collectReaMetrics } from '../metrics/rea-metrics';
+import { startMetricsServer } from '../metrics/server';
+import { describeTemporalConnection, temporalConnectionError, temporalConnectionOptions } from './connection';
 
 export interface RunningWorker {
   worker: Worker;
   /** Resolves when the worker has stopped; rejects when it failed. */
   done: Promise<void>;
   shutdown(): Promise<void>;
+  /** Where rea's metrics are served (REA_METRICS_ADDRESS); undefined when off. */
+  metricsUrl?: string;
 }
 
 export function workflowsPath(): string {
@@ -31,12 +36,26 @@ export async function startWorker(
   log: Logger,
   opts: { workflowBundle?: WorkflowBundleWithSourceMap; maxConcurrentActivities?: number } = {},
 ): Promise<RunningWorker> {
+  // A bad TLS setting fails here, before anything is started.
+  const temporal = temporalConnectionOptions(config);
   const pool = createPool(config.REA_DATABASE_URL);
+  const metrics = config.REA_METRICS_ADDRESS
+    ? await startMetricsServer({
+        address: config.REA_METRICS_ADDRESS,
+        collect: () => collectReaMetrics(pool),
+        log,
+      }).catch(async (err: unknown) => {
+        await pool.end().catch(() => undefined);
+        throw err;
+      })
+    : undefined;
   const clusters = createClusters(config, log);
   const llm = llmFromConfig(config, pool, log);
   await indexKnowledgeOnStart(pool, config.REA_KNOWLEDGE_DIR, log);
-  const connection = await NativeConnection.connect({ address: config.REA_TEMPORAL_ADDRESS });
-  const clientConnection = await Connection.connect({ address: config.REA_TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporal).catch((err: unknown) => {
+    throw temporalConnectionError(config, err);
+  });
+  const clientConnection = await Connection.connect(temporal);
   const client = new Client({ connection: clientConnection, namespace: config.REA_TEMPORAL_NAMESPACE });
   const bridge = await startEventBridge({
     redisUrl: config.REA_REDIS_URL,
@@ -62,8 +81,19 @@ export async function startWorker(
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 20,
     maxCachedWorkflows: 500,
   });
-  log.info({ taskQueue: config.REA_TASK_QUEUE, namespace: config.REA_TEMPORAL_NAMESPACE }, 'worker ready');
+  log.info(
+    {
+      taskQueue: config.REA_TASK_QUEUE,
+      namespace: config.REA_TEMPORAL_NAMESPACE,
+      temporal: describeTemporalConnection(config),
+      database: redactUrl(config.REA_DATABASE_URL),
+      redis: redactUrl(config.REA_REDIS_URL),
+      ...(metrics ? { metrics: metrics.url } : {}),
+    },
+    'worker ready',
+  );
   const done = worker.run().finally(async () => {
+    await metrics?.close().catch(() => undefined);
     await bridge.close().catch(() => undefined);
     await clusters.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
@@ -73,6 +103,7 @@ export async function startWorker(
   return {
     worker,
     done,
+    ...(metrics ? { metricsUrl: metrics.url } : {}),
     async shutdown() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;
