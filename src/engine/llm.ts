@@ -12,7 +12,7 @@ import OpenAI from 'openai';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
 import { formatIssues } from '../core/errors';
-import type { Logger } from '../logging';
+import { CENSOR, scrubSecrets, type Logger } from '../logging';
 
 export interface LlmSettings {
   baseURL: string;
@@ -98,6 +98,11 @@ export class LlmClient {
     return { maxOutput };
   }
 
+  private scrub(text: string): string {
+    const key = this.settings.apiKey;
+    return scrubSecrets(key && key.length >= 4 ? text.split(key).join(CENSOR) : text);
+  }
+
   private cost(promptTokens: number, completionTokens: number): number {
     return (promptTokens * this.settings.priceInput + completionTokens * this.settings.priceOutput) / 1e6;
   }
@@ -126,7 +131,8 @@ export class LlmClient {
         cost,
         Math.round(row.latencyMs ?? 0),
         row.proposed ?? 0,
-        row.error?.slice(0, 2000) ?? null,
+        // An endpoint may quote the key back in its error (OpenAI does on a 401): never store it.
+        row.error === undefined ? null : this.scrub(row.error).slice(0, 2000),
       ],
     );
     return Number(rows[0]?.id);

@@ -128,6 +128,14 @@ describe('a worker configured with secrets', () => {
     assert.ok(!text.includes(API_KEY), 'the LLM API key is in a log line');
     assert.ok(!text.includes(DB_PASSWORD), 'the database password is in a log line');
 
+    // Nor in the results store: the recorded error of the failed call is scrubbed too.
+    const stored = await pool.query<{ error: string }>('SELECT error FROM llm_calls WHERE campaign_id = $1', [
+      campaignId,
+    ]);
+    assert.ok(
+      stored.rows.length > 0 && stored.rows.every((r) => !r.error.includes(API_KEY)),
+      'the key is in llm_calls',
+    );
     const failure = parsed().find((l) => l.msg === 'LLM call failed');
     assert.match(String(failure?.reason), /HTTP 401 .*Incorrect API key provided: \*\*\*\./);
     const ready = parsed().find((l) => l.msg === 'worker ready');
