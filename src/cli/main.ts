@@ -5,7 +5,12 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { inputProblemsAgainstSpec, parseCampaignInput } from '../core/campaign-input';
 import { InvalidInputError } from '../core/errors';
 import { campaignMessages as m, statusQueryName } from '../core/messages';
@@ -509,6 +514,19 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof WorkflowFailedError) {
       console.error(`rea: campaign failed: ${err.cause?.message ?? err.message}`);
       return 1;
+    }
+    // An id the ops team typed: say which, and where to look, not a stack trace.
+    if (err instanceof WorkflowNotFoundError) {
+      console.error(
+        `rea: no campaign ${err.workflowId} on this Temporal server and namespace: check the id with \`temporal workflow list\`, and REA_TEMPORAL_ADDRESS / REA_TEMPORAL_NAMESPACE`,
+      );
+      return 1;
+    }
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      console.error(
+        `rea: a campaign with id ${err.workflowId} already exists (ids are never reused): pick another --id, or see it with \`rea campaign status ${err.workflowId}\``,
+      );
+      return 2;
     }
     console.error(`rea: ${(err as Error).stack ?? String(err)}`);
     return 1;
