@@ -311,8 +311,10 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
   // ---- visibility ---------------------------------------------------------------------------
   const published: { phase?: string; gain?: number; used?: number } = {};
   function publish(): void {
-    const best =
-      state.bestId === BASELINE_ID
+    // Older runs published only validated wins' gains, so a best found in exploitation showed 0.
+    const best = patched('best-gain-attribute')
+      ? Number(c.bestGainPct().toFixed(4))
+      : state.bestId === BASELINE_ID
         ? 0
         : (state.wins.find((w) => w.hypothesisId === state.bestId)?.gainPct ?? 0);
     const updates = [];

@@ -566,6 +566,12 @@ export class Campaign {
     );
   }
 
+  /** The current best's gain over the baseline, as the result would report it (0 for the baseline). */
+  bestGainPct(): number {
+    if (this.state.bestId === BASELINE_ID) return 0;
+    return this.gain(this.state.bestId, this.comparisonFidelity())?.gainPct ?? 0;
+  }
+
   result(campaignId: string, status: CampaignResult['status'], reason?: string): CampaignResult {
     const s = this.state;
     const fidelity = this.comparisonFidelity();

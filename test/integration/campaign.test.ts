@@ -156,6 +156,11 @@ describe('campaigns on the real stack', () => {
       described.typedSearchAttributes.get(searchAttributes.budgetUsed),
       result.budget.used.experiments,
     );
+    // The list view's gain column is the result's gain, wherever the best was found.
+    assert.equal(
+      described.typedSearchAttributes.get(searchAttributes.bestGainPct),
+      Number(result.gainPct.toFixed(4)),
+    );
 
     // Experiments hibernated and were woken by the job-finished event, not by their poll timer.
     const first = await env.client.workflow.getHandle(rows[0]?.id as string).fetchHistory();
