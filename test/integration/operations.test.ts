@@ -264,7 +264,7 @@ describe('docs/operations.md: the ops-check commands against a Temporal dev serv
 
 describe('docker-compose.yml: what can be checked without a Docker engine', () => {
   const text = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
-  const doc = parseDocument(text);
+  const doc = parseDocument(text, { merge: true });
   interface Service {
     image?: string;
     build?: unknown;
