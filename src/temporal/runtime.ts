@@ -32,7 +32,20 @@ const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'
 class SdkLogger implements TemporalLogger {
   constructor(private readonly pino: Logger) {}
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
-    this.pino[PINO_LEVEL[level]](meta ?? {}, message);
+    // The SDK puts failures under `error`; as a plain object an Error serialises to {}.
+    const error: unknown = meta?.error;
+    const fields =
+      error instanceof Error
+        ? {
+            ...meta,
+            error: {
+              type: error.name,
+              message: error.message,
+              ...('cause' in error && error.cause instanceof Error ? { cause: error.cause.message } : {}),
+            },
+          }
+        : (meta ?? {});
+    this.pino[PINO_LEVEL[level]](fields, message);
   }
   trace(message: string, meta?: LogMetadata): void {
     this.log('TRACE', message, meta);
