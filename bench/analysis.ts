@@ -89,6 +89,38 @@ export function bestSoFarCurve(runs: readonly SearchRun[], xs: readonly number[]
   });
 }
 
+/** One trainer run on a slot, in epoch milliseconds (from the gpu-agent's job_events journal). */
+export interface JobSpan {
+  start: number;
+  end: number;
+}
+
+/** Busy slot-time over `slots` × (last finish − first start). */
+export function utilization(jobs: readonly JobSpan[], slots: number): number {
+  if (!jobs.length) return NaN;
+  const t0 = Math.min(...jobs.map((j) => j.start));
+  const t1 = Math.max(...jobs.map((j) => j.end));
+  const busy = jobs.reduce((a, j) => a + (j.end - j.start), 0);
+  return busy / (slots * (t1 - t0));
+}
+
+/**
+ * For every job start after the first wave (the first `slots` starts): the seconds since the most
+ * recent job finish before it, i.e. how long rea took from a result to the next job running. At a
+ * phase boundary that includes waiting for the step's last job and planning the next step.
+ */
+export function slotGaps(jobs: readonly JobSpan[], slots: number): number[] {
+  const ends = jobs.map((j) => j.end).sort((a, b) => a - b);
+  const starts = jobs.map((j) => j.start).sort((a, b) => a - b);
+  const gaps: number[] = [];
+  let e = -1;
+  starts.forEach((start, i) => {
+    while (e + 1 < ends.length && (ends[e + 1] as number) <= start) e += 1;
+    if (i >= slots && e >= 0) gaps.push((start - (ends[e] as number)) / 1000);
+  });
+  return gaps;
+}
+
 const COLOURS = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 const DASHES = ['', '6 3', '2 3', '8 3 2 3', '4 4', '1 2'];
 

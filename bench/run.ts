@@ -48,6 +48,9 @@ import {
   type Reference,
   type RunPoint,
   type SearchRun,
+  slotGaps,
+  utilization,
+  type JobSpan,
 } from './analysis';
 
 // ---- tiers ----------------------------------------------------------------------------------
@@ -414,11 +417,6 @@ async function runCampaign(
   return { id, result, run, wallSec, utilization: utilization(jobs, 2), gaps: slotGaps(jobs, 2) };
 }
 
-interface JobSpan {
-  start: number;
-  end: number;
-}
-
 async function jobTimes(pool: Pool, campaignPrefix: string): Promise<JobSpan[]> {
   const { rows } = await pool.query<{ start: Date; finish: Date }>(
     `SELECT s.at AS start, f.at AS finish FROM job_events s JOIN job_events f ON f.run_id = s.run_id AND f.event = 'finished'
@@ -426,32 +424,6 @@ async function jobTimes(pool: Pool, campaignPrefix: string): Promise<JobSpan[]> 
     [`${campaignPrefix}%`],
   );
   return rows.map((r) => ({ start: r.start.getTime(), end: r.finish.getTime() }));
-}
-
-/** Busy slot-time over `slots` × (last finish − first start). */
-function utilization(jobs: readonly JobSpan[], slots: number): number {
-  if (!jobs.length) return NaN;
-  const t0 = Math.min(...jobs.map((j) => j.start));
-  const t1 = Math.max(...jobs.map((j) => j.end));
-  const busy = jobs.reduce((a, j) => a + (j.end - j.start), 0);
-  return busy / (slots * (t1 - t0));
-}
-
-/**
- * For every job start after the first wave (the first `slots` starts): the seconds since the most
- * recent job finish before it, i.e. how long rea took from a result to the next job running. At a
- * phase boundary that includes waiting for the step's last job and planning the next step.
- */
-function slotGaps(jobs: readonly JobSpan[], slots: number): number[] {
-  const ends = jobs.map((j) => j.end).sort((a, b) => a - b);
-  const starts = jobs.map((j) => j.start).sort((a, b) => a - b);
-  const gaps: number[] = [];
-  let e = -1;
-  starts.forEach((start, i) => {
-    while (e + 1 < ends.length && (ends[e + 1] as number) <= start) e += 1;
-    if (i >= slots && e >= 0) gaps.push((start - (ends[e] as number)) / 1000);
-  });
-  return gaps;
 }
 
 // ---- baselines (bench/baselines.py) ----------------------------------------------------------
@@ -1339,6 +1311,15 @@ function writeReports(tier: Tier, startedAt: Date): void {
     `This invocation (\`${process.argv.slice(2).join(' ') || 'default'}\`) took ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} minutes.`,
   );
   writeFileSync(path.join(RESULTS, 'summary.md'), `${summary.join('\n')}\n`);
+  // The results are committed: keep them in the repository's format, so that `npm run lint` passes.
+  spawnSync(
+    path.join(ROOT, 'node_modules', '.bin', 'prettier'),
+    ['--write', '--log-level', 'warn', RESULTS],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
   say(`done: ${RESULTS}`);
   console.log(summary.join('\n'));
 }
