@@ -23,6 +23,10 @@ export interface SearchRun {
   points: RunPoint[];
   stepsUsed: number;
   runs: number;
+  /** The baseline at this search's trainer seed (the seed's own noise), when measured. */
+  ref?: Reference;
+  /** rea: runs of the baseline config (its replicates) are already left out of `points`. */
+  baselineRunsExcluded?: boolean;
   /** What the method itself answers (rea: its confirmed best, mean of replicates). */
   answer?: { ne: number; hypothesisId: string; significant: boolean };
 }
@@ -77,7 +81,7 @@ export function percentile(values: readonly number[], p: number): number {
  * infinite (so the median is "not reached" when half or more of the seeds failed).
  */
 export function medianStepsToGain(runs: readonly SearchRun[], ref: Reference, target: number): number {
-  return median(runs.map((r) => stepsToGain(r, ref, target) ?? Infinity));
+  return median(runs.map((r) => stepsToGain(r, r.ref ?? ref, target) ?? Infinity));
 }
 
 /** Best-so-far NE against compute, as a step function sampled at `xs` (median over seeds). */

@@ -361,6 +361,7 @@ interface CampaignRecord {
 }
 
 interface ExperimentTimes {
+  role: string;
   fidelity: number;
   status: string;
   primary_value: number | null;
@@ -393,14 +394,16 @@ async function runCampaign(
   const result = await handle.result();
   const wallSec = (Date.now() - started) / 1000;
   const { rows } = await stack.pool.query<ExperimentTimes>(
-    `SELECT fidelity, status, primary_value, finished_at FROM experiments WHERE campaign_id = $1
+    `SELECT role, fidelity, status, primary_value, finished_at FROM experiments WHERE campaign_id = $1
      ORDER BY finished_at NULLS LAST, id`,
     [id],
   );
   let cum = 0;
   const points: RunPoint[] = rows.map((r) => {
     cum += r.fidelity;
-    const ne = r.status === 'succeeded' && r.fidelity === fid.high ? r.primary_value : null;
+    // The baseline's replicates measure noise; they are not a model the search found.
+    const found = r.status === 'succeeded' && r.fidelity === fid.high && r.role === 'candidate';
+    const ne = found ? r.primary_value : null;
     return { cumSteps: cum, ne };
   });
   const best = result.best;
@@ -411,6 +414,7 @@ async function runCampaign(
     points,
     stepsUsed: cum,
     runs: rows.length,
+    baselineRunsExcluded: true,
     answer: { ne: best.value, hypothesisId: best.hypothesisId, significant: result.significant },
   };
   const jobs = await jobTimes(stack.pool, id);
@@ -468,13 +472,32 @@ function readTrials(file: string): TrialLine[] {
     .map((l) => JSON.parse(l) as TrialLine);
 }
 
-async function referenceOf(specFile: string, fidelity: number, dataSeed?: number): Promise<Reference> {
-  const out = path.join(
-    WORK,
-    `reference-${path.basename(specFile, '.json')}-${dataSeed ?? 'orig'}-${fidelity}.jsonl`,
-  );
+async function referenceOf(
+  specFile: string,
+  fidelity: number,
+  dataSeed?: number,
+  trainerSeed = 0,
+): Promise<Reference> {
+  const name = `${path.basename(specFile, '.json')}-${dataSeed ?? 'orig'}-${fidelity}-seed${trainerSeed}`;
+  const out = path.join(WORK, 'references', `${name}.jsonl`);
+  mkdirSync(path.dirname(out), { recursive: true });
+  // The trainer is deterministic (docs/trainers.md): a reference measured once stays valid.
+  const known = readTrials(out)[0];
+  if (known?.status === 'ok' && known.ne !== undefined)
+    return { ne: known.ne, ...(known.bayes_ne ? { bayesNe: known.bayes_ne } : {}) };
   rmSync(out, { force: true });
-  const args = ['--method', 'baseline', '--spec', specFile, '--fidelity', String(fidelity), '--out', out];
+  const args = [
+    '--method',
+    'baseline',
+    '--spec',
+    specFile,
+    '--fidelity',
+    String(fidelity),
+    '--seed',
+    String(trainerSeed),
+    '--out',
+    out,
+  ];
   if (dataSeed !== undefined) args.push('--data-seed', String(dataSeed));
   await runPython(args, out);
   const line = readTrials(out)[0];
@@ -688,7 +711,9 @@ async function fastCampaign(stack: Stack, tier: Tier, out: Orchestration): Promi
       budget: { experiments: tier.fastExperiments },
       parallelism: slots,
       replicates: 8,
-      slateSize: 1000,
+      // The engine proposes the slate in one activity; 1000 at once outlasts its timeout on a busy
+      // machine, so the slate grows with the count and replicates fill the budget.
+      slateSize: Math.min(1000, Math.max(20, Math.round(tier.fastExperiments / 5))),
       eta: 2,
       refinements: 50,
       pollIntervalSec: 600,
@@ -705,8 +730,15 @@ async function fastCampaign(stack: Stack, tier: Tier, out: Orchestration): Promi
       runs.push({ runId: wf.runId, events: wf.historyLength });
     // Visibility lists newest first; histories are fetched for the exact count.
     for (const r of runs) {
-      const history = await stack.client.workflow.getHandle(id, r.runId).fetchHistory();
-      r.events = history.events?.length ?? r.events;
+      try {
+        const history = await stack.client.workflow.getHandle(id, r.runId).fetchHistory();
+        r.events = history.events?.length ?? r.events;
+      } catch (err) {
+        // Visibility's historyLength is the same count, recorded when the run closed.
+        say(
+          `  history of run ${r.runId} not fetched (${(err as Error).message}); using visibility's historyLength`,
+        );
+      }
     }
     runs.reverse();
     const experimentEvents: number[] = [];
@@ -747,6 +779,7 @@ async function hibernation(stack: Stack, tier: Tier, out: Orchestration): Promis
     REA_DATABASE_URL: DATABASE_URL,
     REA_MODELS_DIR: MODELS,
     REA_TEMPORAL_ADDRESS: stack.env.address,
+    TEMPORAL_ADDRESS: stack.env.address,
     REA_TASK_QUEUE: taskQueue,
     REA_QUEUE_PREFIX: prefix,
     REA_LOG_LEVEL: 'warn',
@@ -841,6 +874,40 @@ async function hibernation(stack: Stack, tier: Tier, out: Orchestration): Promis
   }
 }
 
+/** Share (%) of the baseline's gap to the Bayes-optimal NE that `ne` removes. */
+const gapClosed = (ref: Reference, ne: number) => ((ref.ne - ne) / (ref.ne - (ref.bayesNe ?? NaN))) * 100;
+
+/**
+ * Gives every search the baseline at its own trainer seed, and leaves rea's baseline replicates out
+ * of results saved before runs carried their role: they are recognised by their NE, because the
+ * trainer is deterministic and a replicate's NE equals the reference at its seed to the last bit.
+ */
+async function attachReferences(tier: Tier, sq: SearchRaw): Promise<void> {
+  const replicates = tier.campaign.replicates ?? 3;
+  const prepare = async (run: SearchRun, task: string, high: number, dataSeed?: number) => {
+    const specFile = path.join(WORK, 'specs', `${task}.json`);
+    run.ref = await referenceOf(specFile, high, dataSeed, run.seed);
+    if (!run.method.startsWith('rea') || run.baselineRunsExcluded) return;
+    const baselineNes: number[] = [];
+    for (let i = 0; i < replicates; i++)
+      baselineNes.push((await referenceOf(specFile, high, dataSeed, run.seed + i)).ne);
+    run.points = run.points.map((p) =>
+      p.ne !== null && baselineNes.includes(p.ne) ? { ...p, ne: null } : p,
+    );
+    run.baselineRunsExcluded = true;
+  };
+  for (const t of sq.tasks) for (const r of t.runs) await prepare(r, t.task, t.fid.high);
+  const tr = sq.transfer;
+  const high = sq.tasks.find((t) => t.task === TRANSFER_TASK)?.fid.high;
+  if (tr && high !== undefined) {
+    for (const c of tr.first) await prepare(c.run, TRANSFER_TASK, high);
+    for (const c of [...tr.warm, ...tr.cold]) await prepare(c.run, TRANSFER_TASK, high, DRIFT_DATA_SEED);
+    tr.firstGainPct = mean(
+      tr.first.map((c) => gainPct(c.run.ref as Reference, bestWithin(c.run) ?? (c.run.ref as Reference).ne)),
+    );
+  }
+}
+
 // ---- writing the results ----------------------------------------------------------------------
 
 const f5 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(5));
@@ -882,7 +949,7 @@ function writeSearchQuality(tier: Tier, tasks: TaskResults[], header: string): H
     '',
     header,
     '',
-    `Every method runs the same trainer (\`trainers/ctr/train.py\`) on the same search space with the same budget of training steps (the sum of \`steps\` over all runs): ${tier.tasks.join(', ')}, seeds ${tier.seeds.join(', ')}. rea runs real campaigns (Temporal, PostgreSQL, BullMQ, gpu-agent; no LLM) at fidelities low/mid/high = ${tier.fidelity.low}/${Math.round(Math.sqrt(tier.fidelity.low * tier.fidelity.high))}/${tier.fidelity.high}; the baselines train each full trial at ${tier.fidelity.high} steps. **Best NE** is the best validation NE any run of the method reached at ${tier.fidelity.high} steps (the evaluation fidelity); the baseline's NE is the spec's baseline config at ${tier.fidelity.high} steps, trainer seed 0. **Gap closed** is the share of (baseline NE − Bayes-optimal NE) removed. **Target gain** per task is half the median final gain over all methods and seeds; **steps to target** is the median over seeds of the steps spent when the best-so-far first reached it ("not reached" when half the seeds or more never did). rea's **answer** is the config its campaign reports (confirmed against the baseline, mean of its replicates at ${tier.fidelity.high} steps).`,
+    `Every method runs the same trainer (\`trainers/ctr/train.py\`) on the same search space with the same budget of training steps (the sum of \`steps\` over all runs): ${tier.tasks.join(', ')}, seeds ${tier.seeds.join(', ')}. rea runs real campaigns (Temporal, PostgreSQL, BullMQ, gpu-agent; no LLM) at fidelities low/mid/high = ${tier.fidelity.low}/${Math.round(Math.sqrt(tier.fidelity.low * tier.fidelity.high))}/${tier.fidelity.high}; the baselines train each full trial at ${tier.fidelity.high} steps. **Best NE** is the best validation NE any run of the method reached at ${tier.fidelity.high} steps (the evaluation fidelity); the baseline's NE is the spec's baseline config at ${tier.fidelity.high} steps at the search's trainer seed (seed noise is as large as the effects here; rea's own baseline replicates are not counted as found models). **Gap closed** is the share of (baseline NE − Bayes-optimal NE) removed. **Target gain** per task is half the median final gain over all methods and seeds (at least 0.01 %); **steps to target** is the median over seeds of the steps spent when the best-so-far first reached it ("not reached" when half the seeds or more never did). rea's **answer** is the config its campaign reports (confirmed against the baseline, mean of its replicates at ${tier.fidelity.high} steps).`,
     '',
   ];
   if (tier.caps)
@@ -893,18 +960,22 @@ function writeSearchQuality(tier: Tier, tasks: TaskResults[], header: string): H
         .map(([k, v]) => `${k} ≤ ${v}`)
         .join(
           ', ',
-        )}, \`mlp_widths\` without layers wider than ${tier.caps.maxWidth}) so that 5 seeds × 4 methods × 2 tasks fit in the time; \`npm run bench -- --full\` searches the specs unchanged.`,
+        )}, \`mlp_widths\` without layers wider than ${tier.caps.maxWidth}) so that 5 seeds × 4 methods fit in the time; \`npm run bench -- --full\` searches the specs unchanged.`,
       '',
     );
   const headlines: Headline[] = [];
   for (const t of tasks) {
-    const finalGains = t.runs.map((r) => gainPct(t.ref, bestWithin(r) ?? t.ref.ne));
+    const refOf = (r: SearchRun) => r.ref ?? t.ref;
+    const finalGains = t.runs.map((r) => gainPct(refOf(r), bestWithin(r) ?? refOf(r).ne));
+    const seedRefs = [...new Map(t.runs.map((r) => [r.seed, refOf(r).ne])).entries()].sort(
+      (a, b) => a[0] - b[0],
+    );
     const target = Math.max(0.01, median(finalGains) / 2);
     const reaSteps = new Map(t.runs.filter((r) => r.method === 'rea').map((r) => [r.seed, r.stepsUsed]));
     md.push(
       `## ${t.task}`,
       '',
-      `Baseline NE at ${t.fid.high} steps: ${f5(t.ref.ne)}; Bayes-optimal NE: ${f5(t.ref.bayesNe)}; budget ${t.fid.budget} steps per search; target gain ${target.toFixed(2)} %.`,
+      `Baseline NE at ${t.fid.high} steps, by trainer seed (each search is compared with the baseline at its own seed): ${seedRefs.map(([seed, ne]) => `${seed}: ${f5(ne)}`).join(', ')}; Bayes-optimal NE: ${f5(t.ref.bayesNe)}; budget ${t.fid.budget} steps per search; target gain ${target.toFixed(2)} %.`,
       '',
       "| method | seeds | steps used (mean) | best NE (median) | gain over baseline (median) | gap to Bayes closed (median) | best NE at rea's steps (median) | steps to target gain (median) | reached target |",
       '|---|---|---|---|---|---|---|---|---|',
@@ -913,15 +984,13 @@ function writeSearchQuality(tier: Tier, tasks: TaskResults[], header: string): H
     for (const m of methods) {
       const runs = t.runs.filter((r) => r.method === m).sort((a, b) => a.seed - b.seed);
       if (!runs.length) continue;
-      const bests = runs.map((r) => bestWithin(r) ?? t.ref.ne);
-      const gains = bests.map((b) => gainPct(t.ref, b));
+      const bests = runs.map((r) => bestWithin(r) ?? refOf(r).ne);
+      const gains = runs.map((r, i) => gainPct(refOf(r), bests[i] as number));
       const gaps =
-        t.ref.bayesNe === undefined
-          ? []
-          : bests.map((b) => ((t.ref.ne - b) / (t.ref.ne - (t.ref.bayesNe as number))) * 100);
-      const atRea = runs.map((r) => bestWithin(r, reaSteps.get(r.seed) ?? Infinity) ?? t.ref.ne);
+        t.ref.bayesNe === undefined ? [] : runs.map((r, i) => gapClosed(refOf(r), bests[i] as number));
+      const atRea = runs.map((r) => bestWithin(r, reaSteps.get(r.seed) ?? Infinity) ?? refOf(r).ne);
       const toTarget = medianStepsToGain(runs, t.ref, target);
-      const reached = runs.filter((r) => stepsToGain(r, t.ref, target) !== undefined).length;
+      const reached = runs.filter((r) => stepsToGain(r, refOf(r), target) !== undefined).length;
       summary.set(m, { gap: median(gaps), toTarget, gain: median(gains) });
       md.push(
         `| ${LABEL[m]} | ${runs.length} | ${Math.round(mean(runs.map((r) => r.stepsUsed)))} | ${f5(median(bests))} | ${f1(median(gains))} % | ${gaps.length ? `${f1(median(gaps))} %` : '—'} | ${f5(median(atRea))} | ${steps(toTarget)} | ${reached}/${runs.length} |`,
@@ -937,15 +1006,13 @@ function writeSearchQuality(tier: Tier, tasks: TaskResults[], header: string): H
             r.stepsUsed,
             r.runs,
             best,
-            best === undefined ? '' : gainPct(t.ref, best).toFixed(3),
-            best === undefined || t.ref.bayesNe === undefined
-              ? ''
-              : (((t.ref.ne - best) / (t.ref.ne - t.ref.bayesNe)) * 100).toFixed(2),
+            best === undefined ? '' : gainPct(refOf(r), best).toFixed(3),
+            best === undefined || t.ref.bayesNe === undefined ? '' : gapClosed(refOf(r), best).toFixed(2),
             bestWithin(r, reaSteps.get(r.seed) ?? Infinity),
-            stepsToGain(r, t.ref, target) ?? 'not reached',
+            stepsToGain(r, refOf(r), target) ?? 'not reached',
             target.toFixed(3),
-            t.ref.ne,
-            t.ref.bayesNe,
+            refOf(r).ne,
+            refOf(r).bayesNe,
             r.answer?.ne,
             r.answer
               ? `${r.answer.hypothesisId}${r.answer.significant ? ' (significant)' : ' (not significant)'}`
@@ -1017,8 +1084,10 @@ function writeTransfer(tier: Tier, tr: TransferResults | undefined, header: stri
     writeFileSync(path.join(RESULTS, 'transfer.csv'), `${csv.join('\n')}\n`);
     return 'not measured';
   }
+  // NaN comes back from JSON as null.
+  tr.firstGainPct = Number(tr.firstGainPct ?? NaN);
   md.push(
-    `The first campaign runs on \`${TRANSFER_TASK}\` (data seed 1234). The task then drifts: the same model, its synthetic generator with data seed ${DRIFT_DATA_SEED} (a new world and new rows). A **warm** campaign runs on the drifted task with the first campaign's history in PostgreSQL (the engine's history source reads it); a **cold** campaign runs on it with an empty history, with the same campaign seed. Both get the search-quality budget (${tier.budgetSteps} steps, fidelities ${tier.fidelity.low}/${tier.fidelity.high}). Gains are over the drifted baseline at ${tier.fidelity.high} steps (NE ${f5(tr.driftRef.ne)}, Bayes-optimal ${f5(tr.driftRef.bayesNe)}); the target is the first campaign's final gain on its own task (${tr.firstGainPct.toFixed(2)} %).`,
+    `The first campaign runs on \`${TRANSFER_TASK}\` (data seed 1234). The task then drifts: the same model, its synthetic generator with data seed ${DRIFT_DATA_SEED} (a new world and new rows). A **warm** campaign runs on the drifted task with the first campaign's history in PostgreSQL (the engine's history source reads it); a **cold** campaign runs on it with an empty history, with the same campaign seed. Both get the search-quality budget (${tier.budgetSteps} steps, fidelities ${tier.fidelity.low}/${tier.fidelity.high}). Gains are over the drifted baseline at ${tier.fidelity.high} steps at the campaigns' trainer seed (NE ${f5((tr.cold[0]?.run.ref ?? tr.driftRef).ne)}, Bayes-optimal ${f5(tr.driftRef.bayesNe)}); the target is the first campaign's final gain on its own task (${tr.firstGainPct.toFixed(2)} %).`,
     '',
     "| pair | campaign | steps used | best NE | gain | steps to the first campaign's gain | steps to the cold campaign's final gain |",
     '|---|---|---|---|---|---|---|',
@@ -1027,15 +1096,16 @@ function writeTransfer(tier: Tier, tr: TransferResults | undefined, header: stri
   tr.warm.forEach((warm, i) => {
     const cold = tr.cold[i] as CampaignRecord;
     const first = tr.first[i] as CampaignRecord;
-    const coldBest = bestWithin(cold.run) ?? tr.driftRef.ne;
-    const coldGain = gainPct(tr.driftRef, coldBest);
+    const driftRef = cold.run.ref ?? tr.driftRef;
+    const coldBest = bestWithin(cold.run) ?? driftRef.ne;
+    const coldGain = gainPct(driftRef, coldBest);
     for (const [name, c] of [
       ['first (original task)', first],
       ['warm (with history)', warm],
       ['cold (no history)', cold],
     ] as const) {
       const drifted = c !== first;
-      const ref = drifted ? tr.driftRef : undefined;
+      const ref = drifted ? (c.run.ref ?? tr.driftRef) : undefined;
       const best = bestWithin(c.run);
       const gain = ref && best !== undefined ? gainPct(ref, best) : drifted ? undefined : tr.firstGainPct;
       const toFirst = ref ? stepsToGain(c.run, ref, tr.firstGainPct) : undefined;
@@ -1057,10 +1127,10 @@ function writeTransfer(tier: Tier, tr: TransferResults | undefined, header: stri
         ]),
       );
     }
-    const w = stepsToGain(warm.run, tr.driftRef, tr.firstGainPct);
-    const c = stepsToGain(cold.run, tr.driftRef, tr.firstGainPct);
-    const wc = stepsToGain(warm.run, tr.driftRef, coldGain);
-    const cc = stepsToGain(cold.run, tr.driftRef, coldGain);
+    const w = stepsToGain(warm.run, driftRef, tr.firstGainPct);
+    const c = stepsToGain(cold.run, driftRef, tr.firstGainPct);
+    const wc = stepsToGain(warm.run, driftRef, coldGain);
+    const cc = stepsToGain(cold.run, driftRef, coldGain);
     summary +=
       w !== undefined && c !== undefined
         ? `warm reached the first campaign's gain in ${w} steps, cold in ${c} (${(c / w).toFixed(2)}× the compute)`
@@ -1241,13 +1311,14 @@ async function main(): Promise<void> {
   mkdirSync(MODELS, { recursive: true });
   mkdirSync(path.join(RESULTS, 'raw'), { recursive: true });
   if (!values.report) await runParts(tier, only, startedAt);
-  writeReports(tier, startedAt);
+  await writeReports(tier, startedAt);
 }
 
 async function runParts(tier: Tier, only: string | undefined, startedAt: Date): Promise<void> {
   ensureOptuna();
   say(`tier ${tier.name}: ${tier.expectedMinutes}`);
   const stack = await startStack();
+  say(`Temporal dev server at ${stack.env.address}`);
   try {
     if (!only || only === 'search') {
       stack.agent = await startAgent(stack.config, 2);
@@ -1284,13 +1355,14 @@ async function runParts(tier: Tier, only: string | undefined, startedAt: Date): 
   }
 }
 
-function writeReports(tier: Tier, startedAt: Date): void {
+async function writeReports(tier: Tier, startedAt: Date): Promise<void> {
   // Each part leaves its raw results; the reports use the latest of each (from this run or an earlier
   // `--only` run of the same tier), so that the two parts may also run as two processes.
   const sq = loadRaw<SearchRaw>('search', tier.name);
   const orch = loadRaw<OrchestrationRaw>('orchestration', tier.name);
   const summary: string[] = [`# Benchmark summary (${tier.name} tier)`, ''];
   if (sq) {
+    await attachReferences(tier, sq);
     const header = sq.complete
       ? sq.header
       : `${sq.header}  \n**Partial:** the run stopped before every search finished; the tables list the searches that did.`;
