@@ -181,7 +181,7 @@ export function bestSoFarSvg(opts: {
       `<line x1="${L}" y1="${r2(py(y))}" x2="${W - R}" y2="${r2(py(y))}" stroke="#888" stroke-dasharray="3 3"/>`,
       `<text x="${W - R + 4}" y="${r2(py(y) + 4)}" fill="#555">${escapeXml(label)}</text>`,
     );
-  hline(opts.ref.ne, `baseline ${opts.ref.ne.toFixed(4)}`);
+  hline(opts.ref.ne, `baseline, seed 0: ${opts.ref.ne.toFixed(4)}`);
   if (opts.ref.bayesNe !== undefined && opts.ref.bayesNe >= y0)
     hline(opts.ref.bayesNe, `Bayes ${opts.ref.bayesNe.toFixed(4)}`);
   curves.forEach((c, i) => {

@@ -1260,7 +1260,7 @@ function writeOrchestration(
       [
         'active campaigns per worker (derived)',
         `≈ ${Math.floor((rate * 3600) / 2)} with 1-hour jobs at parallelism 2`,
-        'throughput × job duration / parallelism: the worker is busy only at hand-overs',
+        'throughput × job duration / parallelism: CPU only, the worker is busy only at hand-overs; memory (rows above) binds first',
         'fast',
       ],
     );

@@ -99,7 +99,7 @@ describe('bench analysis', () => {
     assert.match(svg, /a &lt;task&gt;/);
     assert.match(svg, /random &amp; co/);
     assert.equal(svg.match(/<path /g)?.length, 2);
-    assert.match(svg, /baseline 0\.9000/);
+    assert.match(svg, /baseline, seed 0: 0\.9000/);
     assert.match(svg, /Bayes 0\.7000/);
   });
 
