@@ -12,6 +12,29 @@ import { figuresFile, type ScenarioFigures } from '../helpers/chaos-checks';
 
 const COMMAND = 'npm run test:chaos';
 
+/** What the suite found when it was written, and what it leaves to the runbook: kept by hand. */
+const FINDINGS = [
+  '## Found and fixed by this suite',
+  '',
+  '- The worker died when PostgreSQL restarted: an idle connection of its pool emitted an error with no',
+  '  listener. Pools now drop such connections (`src/db/pool.ts`); activities retry the queries that failed.',
+  '- A campaign input nested a few thousand levels deep (20 KB, under the size limit) overflowed the stack in',
+  '  the size check: `rea campaign start` crashed with a stack trace, and a campaign started from the Temporal',
+  '  CLI would have failed its workflow task forever. Input nested more than 16 levels is now refused, naming',
+  '  the field (`src/core/campaign-input.ts`).',
+  '- The size limit counted characters in the workflow and bytes in the CLI; both count UTF-8 bytes now, and',
+  '  `rea campaign start` refuses a file over 64 KiB before parsing it.',
+  '',
+  '## Known limits',
+  '',
+  '- A trainer killed by a signal that its supervisor did not send (kill -9, the OOM killer) is classified',
+  '  `crash`, and the runbook drops its hypothesis instead of re-running it; the suite therefore kills only',
+  "  candidates' trainers (a baseline dropped this way can fail the campaign with a clear reason).",
+  '- Faults land at random moments between 1 and 6 s apart; when the campaigns end first, the remaining planned',
+  '  faults are not injected, and the scenario says so under "What happened".',
+  '',
+];
+
 function main(): void {
   const file = figuresFile();
   if (!existsSync(file)) throw new Error(`no figures at ${file}: run the chaos tests first (${COMMAND})`);
@@ -73,6 +96,7 @@ function main(): void {
     '',
     ...(problems.length ? problems.map((p) => `- ${esc(p)}`) : ['None.']),
     '',
+    ...FINDINGS,
   ];
   const target = path.join(loadConfig().root, 'docs', 'reliability.md');
   writeFileSync(target, out.join('\n'));
