@@ -13,5 +13,5 @@ echo "== rea tests (node:test)"
 # A fresh test database each run, so that no earlier run's rows can leak into this one.
 test_db_url="${REA_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/rea_test}"
 psql "${test_db_url%/*}/postgres" -q -c "DROP DATABASE IF EXISTS ${test_db_url##*/} WITH (FORCE)"
-files=$(find dist/test -name '*.test.js' | sort)
+files=$(find dist/test -name '*.test.js' -not -path 'dist/test/chaos/*' | sort)
 node --test --test-concurrency=1 --test-timeout=600000 --enable-source-maps $files

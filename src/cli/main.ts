@@ -11,7 +11,11 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import { inputProblemsAgainstSpec, parseCampaignInput } from '../core/campaign-input';
+import {
+  inputProblemsAgainstSpec,
+  MAX_CAMPAIGN_INPUT_BYTES,
+  parseCampaignInput,
+} from '../core/campaign-input';
 import { InvalidInputError } from '../core/errors';
 import { campaignMessages as m, statusQueryName } from '../core/messages';
 import type { CampaignResult } from '../core/types';
@@ -148,8 +152,16 @@ Press Ctrl-C to stop.
     throw new Error(`rea dev stopped because the ${reason.slice(8)} process exited`);
 }
 
+/** Reads a campaign input file (or stdin); one past the size limit is refused before it is parsed. */
 function readInput(file: string): unknown {
-  const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  const bytes = file === '-' ? readFileSync(0) : readFileSync(file);
+  if (bytes.length > MAX_CAMPAIGN_INPUT_BYTES) {
+    throw new InvalidInputError(
+      `campaign input ${file} is ${bytes.length} bytes; at most ${MAX_CAMPAIGN_INPUT_BYTES} are accepted (a campaign input is a handful of fields: remove what does not belong in it)`,
+      ['(root)'],
+    );
+  }
+  const text = bytes.toString('utf8');
   try {
     return JSON.parse(text);
   } catch (err) {

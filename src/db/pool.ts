@@ -1,8 +1,17 @@
 /** PostgreSQL connections: one pool per process, and creation of the database itself at set-up. */
 import { Client, Pool } from 'pg';
 
+/**
+ * A connection pool that survives a PostgreSQL restart: an idle connection that the server cuts is
+ * dropped and the next query opens a new one (queries that fail meanwhile fail, and activities retry).
+ *
+ *   const pool = createPool('postgres://postgres@127.0.0.1:5432/rea');
+ */
 export function createPool(databaseUrl: string, max = 5): Pool {
-  return new Pool({ connectionString: databaseUrl, max, idleTimeoutMillis: 30_000 });
+  const pool = new Pool({ connectionString: databaseUrl, max, idleTimeoutMillis: 30_000 });
+  // Without a listener, an idle connection's error (the server restarted) would kill the process.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** Creates the database named in `databaseUrl` when it does not exist (connecting to `postgres`). */

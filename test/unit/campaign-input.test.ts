@@ -88,4 +88,18 @@ describe('campaign input', () => {
     });
     assert.match(err.message, /at most 65536 are accepted/);
   });
+
+  it('counts the size in UTF-8 bytes, as the CLI does', () => {
+    const err = refusal({ model: 'synthetic-ctr', budget: { experiments: 3 }, pad: 'é'.repeat(40_000) });
+    assert.match(err.message, /input is 8\d{4} bytes; at most 65536 are accepted/);
+  });
+
+  it('refuses deeply nested input naming the field, without overflowing the stack', () => {
+    let nested = '1';
+    for (let i = 0; i < 20_000; i++) nested = `{"a":${nested}}`;
+    const raw: unknown = JSON.parse(`{"model": "synthetic-ctr", "budget": {"experiments": ${nested}}}`);
+    const err = refusal(raw);
+    assert.match(err.message, /budget\.experiments: nested more than 16 levels deep/);
+    assert.deepEqual(err.fields, ['budget.experiments']);
+  });
 });
