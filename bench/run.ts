@@ -73,8 +73,8 @@ interface Tier {
 
 const DEFAULT_TIER: Tier = {
   name: 'default',
-  // synthetic-ctr-hard is in the full tier: on a shared 2-core machine one task takes the ~40 minutes.
-  tasks: ['synthetic-ctr'],
+  // Every example task; on a 2-core machine one task takes 25-40 minutes (`--tasks` runs a subset).
+  tasks: ['synthetic-ctr', 'synthetic-ctr-hard', 'movielens-ctr', 'obd-ctr'],
   seeds: [0, 1, 2, 3, 4],
   fidelity: { low: 100, high: 200 },
   // rea's plan at these settings is 3310 steps (see bench/README.md); every method gets 3400.
@@ -96,8 +96,9 @@ const DEFAULT_TIER: Tier = {
   },
   transferSeeds: [0],
   hibernating: 1000,
-  fastExperiments: 500,
-  expectedMinutes: 'about 40-60 minutes on a 2-core machine (more when it is shared)',
+  fastExperiments: 5000,
+  expectedMinutes:
+    'about 2-3 hours on a 2-core machine (search 25-40 minutes per task, the 5,000-experiment campaign ~35 minutes, hibernation ~12 minutes)',
 };
 
 const FULL_TIER: Tier = {
@@ -256,7 +257,7 @@ function stamp(tier: Tier, startedAt: Date): string {
   return [
     `Machine: ${os.hostname()}, ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version} (shared with other work: timings are noisy)`,
     `Date: ${startedAt.toISOString()} (finished ${new Date().toISOString()})`,
-    `Commit: ${commit}${dirty ? ' (with uncommitted changes in src/)' : ''}; tier: ${tier.name}; command: \`npm run bench${tier.name === 'full' ? ' -- --full' : ''}\``,
+    `Commit: ${commit}${dirty ? ' (with uncommitted changes in src/)' : ''}; tier: ${tier.name}; command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\``,
   ].join('  \n');
 }
 
@@ -566,6 +567,8 @@ async function inLanes<T>(lanes: number, jobs: (() => Promise<T>)[]): Promise<T[
 
 interface TaskResults {
   task: string;
+  /** The stamp of the run that measured this task (tasks may come from separate `--tasks` runs). */
+  header?: string;
   ref: Reference;
   fid: { low: number; high: number; budget: number };
   runs: SearchRun[];
@@ -573,6 +576,8 @@ interface TaskResults {
 }
 
 interface TransferResults {
+  /** The stamp of the run that measured the transfer pair(s). */
+  header?: string;
   firstGainPct: number;
   driftRef: Reference;
   warm: CampaignRecord[];
@@ -674,6 +679,9 @@ async function searchQuality(
 // ---- orchestration -------------------------------------------------------------------------------
 
 interface Orchestration {
+  /** Stamps of the runs that measured each part (the parts may run separately with `--only`). */
+  fastHeader?: string;
+  hibernationHeader?: string;
   fast?: {
     experiments: number;
     wallSec: number;
@@ -885,7 +893,8 @@ const gapClosed = (ref: Reference, ne: number) => ((ref.ne - ne) / (ref.ne - (re
 async function attachReferences(tier: Tier, sq: SearchRaw): Promise<void> {
   const replicates = tier.campaign.replicates ?? 3;
   const prepare = async (run: SearchRun, task: string, high: number, dataSeed?: number) => {
-    const specFile = path.join(WORK, 'specs', `${task}.json`);
+    // Written again here: a `--report` on a fresh checkout has no specs from a run.
+    const specFile = writeSpec(tierSpec(tier, task), undefined, path.join(WORK, 'specs'));
     run.ref = await referenceOf(specFile, high, dataSeed, run.seed);
     if (!run.method.startsWith('rea') || run.baselineRunsExcluded) return;
     const baselineNes: number[] = [];
@@ -949,7 +958,7 @@ function writeSearchQuality(tier: Tier, tasks: TaskResults[], header: string): H
     '',
     header,
     '',
-    `Every method runs the same trainer (\`trainers/ctr/train.py\`) on the same search space with the same budget of training steps (the sum of \`steps\` over all runs): ${tier.tasks.join(', ')}, seeds ${tier.seeds.join(', ')}. rea runs real campaigns (Temporal, PostgreSQL, BullMQ, gpu-agent; no LLM) at fidelities low/mid/high = ${tier.fidelity.low}/${Math.round(Math.sqrt(tier.fidelity.low * tier.fidelity.high))}/${tier.fidelity.high}; the baselines train each full trial at ${tier.fidelity.high} steps. **Best NE** is the best validation NE any run of the method reached at ${tier.fidelity.high} steps (the evaluation fidelity); the baseline's NE is the spec's baseline config at ${tier.fidelity.high} steps at the search's trainer seed (seed noise is as large as the effects here; rea's own baseline replicates are not counted as found models). **Gap closed** is the share of (baseline NE − Bayes-optimal NE) removed. **Target gain** per task is half the median final gain over all methods and seeds (at least 0.01 %); **steps to target** is the median over seeds of the steps spent when the best-so-far first reached it ("not reached" when half the seeds or more never did). rea's **answer** is the config its campaign reports (confirmed against the baseline, mean of its replicates at ${tier.fidelity.high} steps).`,
+    `Every method runs the same trainer (\`trainers/ctr/train.py\`) on the same search space with the same budget of training steps (the sum of \`steps\` over all runs): ${tasks.map((t) => t.task).join(', ')}, seeds ${tier.seeds.join(', ')}. rea runs real campaigns (Temporal, PostgreSQL, BullMQ, gpu-agent; no LLM) at fidelities low/mid/high = ${tier.fidelity.low}/${Math.round(Math.sqrt(tier.fidelity.low * tier.fidelity.high))}/${tier.fidelity.high}; the baselines train each full trial at ${tier.fidelity.high} steps. **Best NE** is the best validation NE any run of the method reached at ${tier.fidelity.high} steps (the evaluation fidelity); the baseline's NE is the spec's baseline config at ${tier.fidelity.high} steps at the search's trainer seed (seed noise is as large as the effects here; rea's own baseline replicates are not counted as found models). **Gap closed** is the share of (baseline NE − Bayes-optimal NE) removed. **Target gain** per task is half the median final gain over all methods and seeds (at least 0.01 %); **steps to target** is the median over seeds of the steps spent when the best-so-far first reached it ("not reached" when half the seeds or more never did). rea's **answer** is the config its campaign reports (confirmed against the baseline, mean of its replicates at ${tier.fidelity.high} steps).`,
     '',
   ];
   if (tier.caps)
@@ -961,6 +970,11 @@ function writeSearchQuality(tier: Tier, tasks: TaskResults[], header: string): H
         .join(
           ', ',
         )}, \`mlp_widths\` without layers wider than ${tier.caps.maxWidth}) so that 5 seeds × 4 methods fit in the time; \`npm run bench -- --full\` searches the specs unchanged.`,
+      '',
+    );
+  if (!methods.includes('rea-llm'))
+    md.push(
+      '"rea (with LLM)" has no row: it runs only when `REA_LLM_BASE_URL` names an OpenAI-compatible endpoint, and none was configured for these runs (this machine reaches no LLM API).',
       '',
     );
   const headlines: Headline[] = [];
@@ -975,6 +989,7 @@ function writeSearchQuality(tier: Tier, tasks: TaskResults[], header: string): H
     md.push(
       `## ${t.task}`,
       '',
+      ...(t.header && t.header !== header ? [`Measured by the run: ${t.header}`, ''] : []),
       `Baseline NE at ${t.fid.high} steps, by trainer seed (each search is compared with the baseline at its own seed): ${seedRefs.map(([seed, ne]) => `${seed}: ${f5(ne)}`).join(', ')}; Bayes-optimal NE: ${f5(t.ref.bayesNe)}; budget ${t.fid.budget} steps per search; target gain ${target.toFixed(2)} %.`,
       '',
       "| method | seeds | steps used (mean) | best NE (median) | gain over baseline (median) | gap to Bayes closed (median) | best NE at rea's steps (median) | steps to target gain (median) | reached target |",
@@ -1048,12 +1063,16 @@ function writeSearchQuality(tier: Tier, tasks: TaskResults[], header: string): H
     const rea = summary.get('rea');
     if (rea) {
       const parts = METHODS.filter((m) => summary.has(m)).map((m) => {
-        const o = summary.get(m) as { gap: number; toTarget: number };
+        const o = summary.get(m) as { gap: number; toTarget: number; gain: number };
         const ratio =
           Number.isFinite(o.toTarget) && Number.isFinite(rea.toTarget)
             ? `it needed ${(o.toTarget / rea.toTarget).toFixed(2)}× rea's steps to reach the target gain`
             : `steps to the target: rea ${steps(rea.toTarget)}, ${LABEL[m]} ${steps(o.toTarget)}`;
-        return `vs ${LABEL[m]}: gap closed ${f1(rea.gap)} % vs ${f1(o.gap)} %, ${ratio}`;
+        // Gap to Bayes for the synthetic tasks; the gain over baseline where no Bayes NE is known.
+        const quality = Number.isFinite(rea.gap)
+          ? `gap closed ${f1(rea.gap)} % vs ${f1(o.gap)} %`
+          : `gain ${f1(rea.gain)} % vs ${f1(o.gain)} %`;
+        return `vs ${LABEL[m]}: ${quality}, ${ratio}`;
       });
       headlines.push({ task: t.task, text: parts.join('; ') });
     }
@@ -1064,7 +1083,7 @@ function writeSearchQuality(tier: Tier, tasks: TaskResults[], header: string): H
 }
 
 function writeTransfer(tier: Tier, tr: TransferResults | undefined, header: string, why?: string): string {
-  const md = ['# Transfer to a drifted task', '', header, ''];
+  const md = ['# Transfer to a drifted task', '', tr?.header ?? header, ''];
   const csv = [
     csvLine([
       'pair',
@@ -1267,13 +1286,23 @@ function writeOrchestration(
   } else {
     rows.push(['events per campaign workflow run', notMeasured(o.fastError), '', 'fast']);
   }
+  const partHeaders = [
+    ['Rows marked "fast" come from the run:', o.fastHeader],
+    ['Rows marked "hibernating" come from the run:', o.hibernationHeader],
+  ].filter((h): h is [string, string] => h[1] !== undefined && h[1] !== header);
   const md = [
     '# Orchestration',
     '',
     header,
     '',
+    ...partHeaders.flatMap(([what, h]) => [what, '', h, '']),
     ...(searchHeader && campaigns.length
-      ? ['Rows marked "real" come from the search-quality run:', '', searchHeader, '']
+      ? [
+          `Rows marked "real" come from the search-quality campaigns (${campaigns.length}, every task; each task's run is stamped in search-quality.md); the latest search run:`,
+          '',
+          searchHeader,
+          '',
+        ]
       : []),
     '| measure | value | how | source |',
     '|---|---|---|---|',
@@ -1297,25 +1326,46 @@ async function main(): Promise<void> {
       full: { type: 'boolean', default: false },
       smoke: { type: 'boolean', default: false },
       only: { type: 'string' },
+      /** A comma-separated subset of the tier's tasks; their results replace those of earlier runs. */
+      tasks: { type: 'string' },
       /** Only rewrite the reports from the raw results of earlier runs. */
       report: { type: 'boolean', default: false },
     },
   });
-  const tier = values.smoke ? SMOKE_TIER : values.full ? FULL_TIER : DEFAULT_TIER;
+  const base = values.smoke ? SMOKE_TIER : values.full ? FULL_TIER : DEFAULT_TIER;
   const only = values.only;
-  if (only && !['search', 'orchestration'].includes(only))
+  if (only && !ONLY_PARTS.includes(only))
     throw new Error(
-      `--only: expected "search" (search quality and transfer) or "orchestration", got "${only}"`,
+      `--only: expected one of ${ONLY_PARTS.map((p) => `"${p}"`).join(', ')} ("search" is search quality and transfer; "orchestration" is "fast" and "hibernation"), got "${only}"`,
     );
+  const tier = { ...base, tasks: pickTasks(base, values.tasks) };
   const startedAt = new Date();
   mkdirSync(MODELS, { recursive: true });
   mkdirSync(path.join(RESULTS, 'raw'), { recursive: true });
+  // The reports re-measure references through bench/baselines.py, which imports Optuna.
+  ensureOptuna();
   if (!values.report) await runParts(tier, only, startedAt);
   await writeReports(tier, startedAt);
 }
 
+const ONLY_PARTS = ['search', 'orchestration', 'fast', 'hibernation'];
+
+/** `--tasks a,b`: a subset of the tier's tasks, each named as in models/ (checked, with the list). */
+function pickTasks(tier: Tier, arg: string | undefined): string[] {
+  if (arg === undefined) return tier.tasks;
+  const names = arg
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const unknown = names.filter((t) => !tier.tasks.includes(t));
+  if (!names.length || unknown.length)
+    throw new Error(
+      `--tasks: expected a comma-separated list of this tier's tasks (${tier.tasks.join(', ')}), got "${arg}"`,
+    );
+  return [...new Set(names)];
+}
+
 async function runParts(tier: Tier, only: string | undefined, startedAt: Date): Promise<void> {
-  ensureOptuna();
   say(`tier ${tier.name}: ${tier.expectedMinutes}`);
   const stack = await startStack();
   say(`Temporal dev server at ${stack.env.address}`);
@@ -1323,27 +1373,66 @@ async function runParts(tier: Tier, only: string | undefined, startedAt: Date): 
     if (!only || only === 'search') {
       stack.agent = await startAgent(stack.config, 2);
       // Saved after every search, so that a run stopped early still reports what it finished.
-      const save = (part: Omit<SearchRaw, 'header' | 'tier' | 'complete'>, complete: boolean) =>
-        saveRaw('search', { header: stamp(tier, startedAt), tier: tier.name, complete, ...part });
+      // Tasks this run does not measure keep their results from earlier runs of the tier.
+      const earlier = loadRaw<SearchRaw>('search', tier.name);
+      const save = (part: Omit<SearchRaw, 'header' | 'tier' | 'complete'>, complete: boolean) => {
+        const header = stamp(tier, startedAt);
+        const kept = (earlier?.tasks ?? [])
+          .filter((t) => !tier.tasks.includes(t.task))
+          .map((t) => ({ ...t, header: t.header ?? earlier?.header }));
+        const transfer = part.transfer
+          ? { ...part.transfer, header }
+          : tier.tasks.includes(TRANSFER_TASK) || !earlier?.transfer
+            ? undefined
+            : { ...earlier.transfer, header: earlier.transfer.header ?? earlier.header };
+        saveRaw('search', {
+          header,
+          tier: tier.name,
+          complete: complete && (earlier?.complete ?? true),
+          tasks: [...kept, ...part.tasks.map((t) => ({ ...t, header }))].sort(
+            (a, b) => tier.tasks.indexOf(a.task) - tier.tasks.indexOf(b.task),
+          ),
+          ...(transfer ? { transfer } : {}),
+        });
+      };
       const sq = await searchQuality(stack, tier, (partial) => save(partial, false));
       await stack.agent.close();
       stack.agent = undefined;
       save(sq, true);
     }
-    if (!only || only === 'orchestration') {
+    const runFast = !only || only === 'orchestration' || only === 'fast';
+    const runHibernation = !only || only === 'orchestration' || only === 'hibernation';
+    if (runFast || runHibernation) {
       const partStart = new Date();
+      // A part this run skips keeps its results from an earlier run of the tier.
+      const earlier = loadRaw<OrchestrationRaw>('orchestration', tier.name)?.orch ?? {};
       const orch: Orchestration = {};
-      try {
-        await fastCampaign(stack, tier, orch);
-      } catch (err) {
-        orch.fastError = (err as Error).message.split('\n')[0];
-        say(`fast campaign failed: ${orch.fastError}`);
+      if (runFast) {
+        try {
+          await fastCampaign(stack, tier, orch);
+        } catch (err) {
+          orch.fastError = (err as Error).message.split('\n')[0];
+          say(`fast campaign failed: ${orch.fastError}`);
+        }
+        orch.fastHeader = stamp(tier, partStart);
+      } else {
+        orch.fast = earlier.fast;
+        orch.fastError = earlier.fastError;
+        orch.fastHeader = earlier.fastHeader;
       }
-      try {
-        await hibernation(stack, tier, orch);
-      } catch (err) {
-        orch.hibernationError = (err as Error).message.split('\n')[0];
-        say(`hibernation failed: ${orch.hibernationError}`);
+      if (runHibernation) {
+        const hibernationStart = new Date();
+        try {
+          await hibernation(stack, tier, orch);
+        } catch (err) {
+          orch.hibernationError = (err as Error).message.split('\n')[0];
+          say(`hibernation failed: ${orch.hibernationError}`);
+        }
+        orch.hibernationHeader = stamp(tier, hibernationStart);
+      } else {
+        orch.hibernation = earlier.hibernation;
+        orch.hibernationError = earlier.hibernationError;
+        orch.hibernationHeader = earlier.hibernationHeader;
       }
       saveRaw('orchestration', { header: stamp(tier, partStart), tier: tier.name, orch });
     }
