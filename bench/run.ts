@@ -342,6 +342,10 @@ async function clearHistory(pool: Pool, models: string[]): Promise<void> {
   await pool.query('DELETE FROM experiments WHERE model = ANY($1)', [models]);
   await pool.query('DELETE FROM insights WHERE model = ANY($1)', [models]);
   await pool.query(
+    'DELETE FROM hypotheses WHERE campaign_id IN (SELECT id FROM campaigns WHERE model = ANY($1))',
+    [models],
+  );
+  await pool.query(
     'DELETE FROM llm_calls WHERE campaign_id IN (SELECT id FROM campaigns WHERE model = ANY($1))',
     [models],
   );
