@@ -573,6 +573,8 @@ interface TaskResults {
   task: string;
   /** The stamp of the run that measured this task (tasks may come from separate `--tasks` runs). */
   header?: string;
+  /** Saved before that run finished every search of the task. */
+  partial?: boolean;
   ref: Reference;
   fid: { low: number; high: number; budget: number };
   runs: SearchRun[];
@@ -1383,7 +1385,11 @@ async function runParts(tier: Tier, only: string | undefined, startedAt: Date): 
         const header = stamp(tier, startedAt);
         const kept = (earlier?.tasks ?? [])
           .filter((t) => !tier.tasks.includes(t.task))
-          .map((t) => ({ ...t, header: t.header ?? earlier?.header }));
+          .map((t) => ({
+            ...t,
+            header: t.header ?? earlier?.header,
+            partial: t.partial ?? !earlier?.complete,
+          }));
         const transfer = part.transfer
           ? { ...part.transfer, header }
           : tier.tasks.includes(TRANSFER_TASK) || !earlier?.transfer
@@ -1392,8 +1398,8 @@ async function runParts(tier: Tier, only: string | undefined, startedAt: Date): 
         saveRaw('search', {
           header,
           tier: tier.name,
-          complete: complete && (earlier?.complete ?? true),
-          tasks: [...kept, ...part.tasks.map((t) => ({ ...t, header }))].sort(
+          complete: complete && !kept.some((t) => t.partial),
+          tasks: [...kept, ...part.tasks.map((t) => ({ ...t, header, partial: !complete }))].sort(
             (a, b) => tier.tasks.indexOf(a.task) - tier.tasks.indexOf(b.task),
           ),
           ...(transfer ? { transfer } : {}),
