@@ -13,7 +13,15 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -1376,12 +1384,52 @@ function pickTasks(tier: Tier, arg: string | undefined): string[] {
   return [...new Set(names)];
 }
 
+/**
+ * One bench process per part at a time: two search runs would clear each other's campaign history
+ * (and rows) mid-campaign, and both write the same raw files. The lock is a pid file in .rea/bench;
+ * a lock whose process is gone is taken over.
+ */
+function lockPart(part: string): void {
+  const file = path.join(WORK, `${part}.lock`);
+  mkdirSync(WORK, { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      process.on('exit', () => {
+        try {
+          if (readFileSync(file, 'utf8') === String(process.pid)) unlinkSync(file);
+        } catch {
+          // already gone
+        }
+      });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(file, 'utf8'));
+      let alive = false;
+      try {
+        process.kill(pid, 0);
+        alive = Number.isInteger(pid) && pid > 0;
+      } catch {
+        alive = false;
+      }
+      if (alive)
+        throw new Error(
+          `another bench process (pid ${pid}) is running the ${part} part; two at once would clear each other's campaigns (lock: ${file})`,
+        );
+      unlinkSync(file);
+    }
+  }
+  throw new Error(`could not take the bench lock ${file}`);
+}
+
 async function runParts(tier: Tier, only: string | undefined, startedAt: Date): Promise<void> {
   say(`tier ${tier.name}: ${tier.expectedMinutes}`);
   const stack = await startStack();
   say(`Temporal dev server at ${stack.env.address}`);
   try {
     if (!only || only === 'search') {
+      lockPart('search');
       stack.agent = await startAgent(stack.config, 2);
       // Saved after every search, so that a run stopped early still reports what it finished.
       // Tasks this run does not measure keep their results from earlier runs of the tier.
@@ -1418,6 +1466,7 @@ async function runParts(tier: Tier, only: string | undefined, startedAt: Date): 
     const runFast = !only || only === 'orchestration' || only === 'fast';
     const runHibernation = !only || only === 'orchestration' || only === 'hibernation';
     if (runFast || runHibernation) {
+      lockPart('orchestration');
       const partStart = new Date();
       // A part this run skips keeps its results from an earlier run of the tier.
       const earlierRaw = loadRaw<OrchestrationRaw>('orchestration', tier.name);
