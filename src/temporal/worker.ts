@@ -17,6 +17,7 @@ import type { Logger } from '../logging';
 import { collectReaMetrics } from '../metrics/rea-metrics';
 import { startMetricsServer } from '../metrics/server';
 import { describeTemporalConnection, temporalConnectionError, temporalConnectionOptions } from './connection';
+import { startReconciler } from './reconcile';
 
 export interface RunningWorker {
   worker: Worker;
@@ -81,6 +82,13 @@ export async function startWorker(
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 20,
     maxCachedWorkflows: 500,
   });
+  const reconciler =
+    config.REA_RECONCILE_SEC > 0
+      ? startReconciler(client, pool, log, config.REA_RECONCILE_SEC, {
+          reportsDir: path.join(config.REA_WORK_DIR, 'reports'),
+          modelsDir: config.REA_MODELS_DIR,
+        })
+      : undefined;
   log.info(
     {
       taskQueue: config.REA_TASK_QUEUE,
@@ -93,6 +101,7 @@ export async function startWorker(
     'worker ready',
   );
   const done = worker.run().finally(async () => {
+    await reconciler?.stop().catch(() => undefined);
     await metrics?.close().catch(() => undefined);
     await bridge.close().catch(() => undefined);
     await clusters.close().catch(() => undefined);
