@@ -87,6 +87,16 @@ export function configSchema(root: string) {
       .min(2, 'expected at least 2 seconds')
       .max(3600, 'expected at most 3600 seconds')
       .default(30),
+    /**
+     * How often `rea worker` looks for campaigns whose workflow Temporal ended from outside
+     * (terminated, timed out) and records it (src/temporal/reconcile.ts); 0: never.
+     */
+    REA_RECONCILE_SEC: z.coerce
+      .number({ error: 'expected a number of seconds' })
+      .int('expected a whole number of seconds')
+      .min(0, 'expected 0 (off) or more seconds')
+      .max(86400, 'expected at most 86400 seconds (a day)')
+      .default(300),
     REA_MODELS_DIR: z.string().min(1).default(path.join(root, 'models')),
     REA_PYTHON: z
       .string()

@@ -36,6 +36,7 @@ import { connectClient, startCampaign } from '../temporal/client';
 import { installTemporalRuntime } from '../temporal/runtime';
 import { upsertNightlySchedule } from '../temporal/schedule';
 import { startWorker } from '../temporal/worker';
+import { reconcileCampaigns } from '../temporal/reconcile';
 
 const USAGE = `usage: rea <command>
 
@@ -49,6 +50,8 @@ const USAGE = `usage: rea <command>
                                validate a campaign input (JSON file, or - for stdin) and start it
   campaign status ID           print a running campaign's status
   campaign result ID           wait for a campaign and print its result
+  campaign reconcile [ID]      record campaigns whose workflow was terminated or timed out (the worker
+                               also does this every REA_RECONCILE_SEC seconds)
   campaign report ID [--out DIR]
                                write the campaign's report (markdown + HTML with charts) from PostgreSQL
   campaign approve ID          approve the plan a campaign waits on
@@ -265,6 +268,7 @@ async function cmdCampaign(config: ReaConfig, args: string[]): Promise<void> {
     },
   });
   const target = positionals[0];
+  if (sub === 'reconcile') return cmdReconcile(config, target);
   if (!target) throw new UsageError(`rea campaign ${sub ?? ''}: missing ${sub === 'start' ? 'FILE' : 'ID'}`);
   // A report needs only PostgreSQL: it works for a finished campaign with no Temporal server up.
   if (sub === 'report') return cmdReport(config, target, values.out);
@@ -329,6 +333,30 @@ async function cmdCampaign(config: ReaConfig, args: string[]): Promise<void> {
     }
   } finally {
     await client.connection.close();
+  }
+}
+
+async function cmdReconcile(config: ReaConfig, campaignId: string | undefined): Promise<void> {
+  const pool = createPool(config.REA_DATABASE_URL, 1);
+  const client = await connectClient(config);
+  try {
+    const changed = await reconcileCampaigns(client, pool, createLogger('cli', 'error'), {
+      minAgeSec: 0,
+      ...(campaignId ? { campaignId } : {}),
+      reportsDir: path.join(config.REA_WORK_DIR, 'reports'),
+      modelsDir: config.REA_MODELS_DIR,
+    });
+    if (!changed.length)
+      console.log('nothing to reconcile: every running campaign row has a running workflow');
+    for (const c of changed) {
+      console.log(`campaign ${c.id}: ${c.status} (${c.reason})`);
+      if (c.experiments.length)
+        console.log(`  experiments recorded as cancelled: ${c.experiments.join(', ')}`);
+      if (c.report) console.log(`  report: ${c.report}`);
+    }
+  } finally {
+    await client.connection.close();
+    await pool.end();
   }
 }
 

@@ -31,6 +31,7 @@ import {
   TRAINING_QUEUE,
 } from './bullmq-pool';
 import { JobJournal } from './job-journal';
+import { claimPoolSettings } from './pool-settings';
 
 export interface GpuAgentOptions {
   redisUrl: string;
@@ -79,6 +80,19 @@ export async function startGpuAgent(opts: GpuAgentOptions): Promise<GpuAgent> {
   // Connection errors are the worker's to report (below); ioredis reconnects, and re-subscribes.
   redis.on('error', () => undefined);
   subscriber.on('error', () => undefined);
+  // Before any job is taken: an agent whose REA_POOL_LOCK_SEC disagrees with the pool's is refused.
+  const settings = await claimPoolSettings({
+    redis,
+    prefix: opts.prefix,
+    lockSec: timings.lockMs / 1000,
+    who: `gpu-agent ${name}`,
+    log: opts.log,
+  }).catch(async (err: unknown) => {
+    redis.disconnect();
+    subscriber.disconnect();
+    await journal?.close();
+    throw err;
+  });
 
   const processJob = async (
     job: Job<TrainingJob, ExperimentOutcome>,
@@ -232,6 +246,7 @@ export async function startGpuAgent(opts: GpuAgentOptions): Promise<GpuAgent> {
     worker,
     async close() {
       clearInterval(deadlineCheck);
+      await settings.close();
       await worker.close();
       subscriber.disconnect();
       redis.disconnect();

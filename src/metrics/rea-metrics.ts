@@ -11,7 +11,7 @@
 import type { Pool } from 'pg';
 import type { MetricFamily, Sample } from './exposition';
 
-const CAMPAIGN_STATUSES = ['running', 'completed', 'aborted', 'failed'] as const;
+const CAMPAIGN_STATUSES = ['running', 'completed', 'aborted', 'failed', 'terminated', 'timed_out'] as const;
 const ACTIVE_EXPERIMENT_STATUSES = ['queued', 'running'] as const;
 
 interface ExperimentGroup {

@@ -45,7 +45,8 @@ export interface ReportExperiment {
 export interface ReportCampaign {
   id: string;
   model: string;
-  status: 'running' | 'completed' | 'aborted' | 'failed';
+  /** terminated / timed_out: Temporal ended the workflow from outside (src/temporal/reconcile.ts). */
+  status: 'running' | 'completed' | 'aborted' | 'failed' | 'terminated' | 'timed_out';
   phase: string;
   /** The campaign input as validated at start (budget, split, replicates, ...). */
   input: Record<string, unknown>;

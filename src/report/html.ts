@@ -81,7 +81,13 @@ export function renderHtml(report: CampaignReport): string {
 
   parts.push('<h2>Final config</h2>');
   if (report.finalHypothesis === undefined)
-    parts.push(muted('No final config yet: the campaign has no result.'));
+    parts.push(
+      muted(
+        report.status === 'running'
+          ? 'No final config yet: the campaign has no result.'
+          : 'No final config: the campaign ended without a result.',
+      ),
+    );
   else if (!won || report.configDiff.length === 0)
     parts.push('<p>The final config is the baseline: no knob changed.</p>');
   else {

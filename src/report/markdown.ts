@@ -81,7 +81,12 @@ export function renderMarkdown(report: CampaignReport, charts: ChartFiles = {}):
 
   out.push('## Final config', '');
   if (report.finalHypothesis === undefined) {
-    out.push('_No final config yet: the campaign has no result._', '');
+    out.push(
+      report.status === 'running'
+        ? '_No final config yet: the campaign has no result._'
+        : '_No final config: the campaign ended without a result._',
+      '',
+    );
   } else if (report.configDiff.length === 0 || report.finalHypothesis === BASELINE_ID) {
     out.push('The final config is the baseline: no knob changed.', '');
   } else {

@@ -197,6 +197,10 @@ function headlineOf(data: ReportData): string[] {
   const r = campaign.result;
   if (!r) {
     if (campaign.status === 'failed') return ['The campaign failed before it reached a result.'];
+    if (campaign.status === 'terminated' || campaign.status === 'timed_out')
+      return [
+        `The campaign's workflow was ${campaign.status === 'terminated' ? 'terminated' : 'timed out'} in Temporal before it reached a result (the status line says how).`,
+      ];
     const done = data.experiments.filter((e) => e.status === 'succeeded').length;
     return [
       `No result yet: the campaign is ${campaign.status} (phase ${campaign.phase}), with ${done} finished experiment(s).`,

@@ -2,10 +2,13 @@
  * The rea worker: serves the campaign and experiment workflows and their activities on one task
  * queue, and runs the event bridge that wakes experiments when their jobs finish.
  */
+import { hostname } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../activities';
+import { claimPoolSettings } from '../cluster/pool-settings';
 import { createClusters } from '../cluster/registry';
 import { HypothesisEngine } from '../engine';
 import { indexKnowledgeOnStart, llmFromConfig } from '../engine/setup';
@@ -17,6 +20,7 @@ import type { Logger } from '../logging';
 import { collectReaMetrics } from '../metrics/rea-metrics';
 import { startMetricsServer } from '../metrics/server';
 import { describeTemporalConnection, temporalConnectionError, temporalConnectionOptions } from './connection';
+import { startReconciler } from './reconcile';
 
 export interface RunningWorker {
   worker: Worker;
@@ -38,6 +42,36 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   // A bad TLS setting fails here, before anything is started.
   const temporal = temporalConnectionOptions(config);
+  // Before anything starts: a worker whose REA_POOL_LOCK_SEC disagrees with the pool's is refused.
+  const settingsRedis = new Redis(config.REA_REDIS_URL, { maxRetriesPerRequest: 1 });
+  settingsRedis.on('error', () => undefined);
+  const settings = await claimPoolSettings({
+    redis: settingsRedis,
+    prefix: config.REA_QUEUE_PREFIX,
+    lockSec: config.REA_POOL_LOCK_SEC,
+    who: `worker ${process.pid}@${hostname()}`,
+    log,
+  }).catch((err: unknown) => {
+    settingsRedis.disconnect();
+    throw err;
+  });
+  const releaseSettings = async () => {
+    await settings.close();
+    settingsRedis.disconnect();
+  };
+  return serve(config, log, opts, temporal, releaseSettings).catch(async (err: unknown) => {
+    await releaseSettings();
+    throw err;
+  });
+}
+
+async function serve(
+  config: ReaConfig,
+  log: Logger,
+  opts: { workflowBundle?: WorkflowBundleWithSourceMap; maxConcurrentActivities?: number },
+  temporal: ReturnType<typeof temporalConnectionOptions>,
+  releaseSettings: () => Promise<void>,
+): Promise<RunningWorker> {
   const pool = createPool(config.REA_DATABASE_URL);
   const metrics = config.REA_METRICS_ADDRESS
     ? await startMetricsServer({
@@ -81,6 +115,13 @@ export async function startWorker(
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 20,
     maxCachedWorkflows: 500,
   });
+  const reconciler =
+    config.REA_RECONCILE_SEC > 0
+      ? startReconciler(client, pool, log, config.REA_RECONCILE_SEC, {
+          reportsDir: path.join(config.REA_WORK_DIR, 'reports'),
+          modelsDir: config.REA_MODELS_DIR,
+        })
+      : undefined;
   log.info(
     {
       taskQueue: config.REA_TASK_QUEUE,
@@ -93,6 +134,8 @@ export async function startWorker(
     'worker ready',
   );
   const done = worker.run().finally(async () => {
+    await releaseSettings();
+    await reconciler?.stop().catch(() => undefined);
     await metrics?.close().catch(() => undefined);
     await bridge.close().catch(() => undefined);
     await clusters.close().catch(() => undefined);

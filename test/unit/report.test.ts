@@ -512,6 +512,27 @@ describe('campaign report: a running campaign', () => {
   });
 });
 
+describe('campaign report: a campaign Temporal terminated', () => {
+  it('says so in the status, the headline and the final config', () => {
+    const data = emptyCampaign();
+    data.campaign = {
+      ...data.campaign,
+      status: 'terminated',
+      error: 'the workflow was terminated by ops@host: wrong data snapshot',
+      finishedAt: '2026-11-20T10:00:42.000Z',
+    };
+    const report = buildReport(data);
+    assert.match(report.headline[0] ?? '', /workflow was terminated in Temporal before it reached a result/);
+    const md = renderMarkdown(report);
+    assert.match(
+      md,
+      /\| \*\*Status\*\* \| terminated \(the workflow was terminated by ops@host: wrong data snapshot\) \|/,
+    );
+    assert.match(md, /_No final config: the campaign ended without a result._/);
+    assert.match(renderHtml(report), /No final config: the campaign ended without a result\./);
+  });
+});
+
 describe('campaign report: a campaign with no experiments yet', () => {
   it('still renders both formats, saying there is no result yet', () => {
     const report = buildReport(emptyCampaign());
