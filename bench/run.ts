@@ -121,7 +121,7 @@ const FULL_TIER: Tier = {
   hibernating: 1000,
   fastExperiments: 5000,
   expectedMinutes:
-    'about 8-10 hours on 2 cores (estimated from the default tier per-step times; not run here)',
+    'about 30-40 hours on 2 cores (16 times the default tier steps per search, with the cost knobs uncapped; estimated, not run here)',
 };
 
 /** A few minutes: checks that every part runs end to end; results go to .rea/bench/smoke-results. */
