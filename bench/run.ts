@@ -729,6 +729,9 @@ function rssMb(pid: number): { rss: number; peak: number } {
 async function fastCampaign(stack: Stack, tier: Tier, out: Orchestration): Promise<void> {
   const slots = 16;
   copyFileSync(path.join(ROOT, 'bench', 'models', 'bench-fast.json'), path.join(MODELS, 'bench-fast.json'));
+  // Cold, like every measured campaign: an earlier run's thousands of stand-in results would be this
+  // one's history, and planning a 1,000-hypothesis slate over them outlasts the activity's timeout.
+  await clearHistory(stack.pool, ['bench-fast']);
   const agent = await startAgent(stack.config, slots);
   try {
     const input: CampaignInput = {
