@@ -13,7 +13,7 @@ import type { ClusterSettings, ModelSpec } from '../src/core/model-spec';
 import { readModelSpec, UnknownModelError } from '../src/models';
 import type { HypothesisEngine, MergeRequest, RefineRequest, SlateRequest } from '../src/engine';
 import { writeTrackRecord } from '../src/engine/history';
-import { writeReport } from '../src/report';
+import { writeCampaignReport } from '../src/report';
 import type { ExperimentOutcome, ExperimentRequest, Hypothesis } from '../src/core/types';
 import { CampaignIdReusedError, type CampaignEnd, type Store } from '../src/db/store';
 import type { Logger } from '../src/logging';
@@ -110,16 +110,7 @@ export function createActivities(deps: ActivityDeps) {
      */
     async writeCampaignReport(campaignId: string): Promise<{ markdown: string; html: string } | undefined> {
       try {
-        const campaign = await store.campaign(campaignId);
-        const spec = campaign
-          ? await readModelSpec(modelsDir, campaign.model).catch(() => undefined)
-          : undefined;
-        const paths = await writeReport(
-          deps.pool,
-          campaignId,
-          deps.reportsDir,
-          spec ? { metric: { name: spec.metric.primary, direction: spec.metric.direction } } : {},
-        );
+        const paths = await writeCampaignReport(deps.pool, campaignId, deps.reportsDir, modelsDir);
         const report = { markdown: paths.markdown, html: paths.html };
         await deps.pool.query(
           `UPDATE campaigns SET result = jsonb_set(result, '{report}', $2::jsonb) WHERE id = $1 AND result IS NOT NULL`,

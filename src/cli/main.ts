@@ -27,7 +27,7 @@ import { ConfigError, loadConfig, redactUrl, type ReaConfig } from '../config';
 import { createPool, ensureDatabase } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { Store } from '../db/store';
-import { UnknownCampaignError, writeReport } from '../report';
+import { UnknownCampaignError, writeCampaignReport } from '../report';
 import { indexKnowledge, readCard as readCardFile, searchKnowledge, upsertCard } from '../engine/knowledge';
 import { startStack } from '../dev/stack';
 import { createLogger } from '../logging';
@@ -404,15 +404,11 @@ async function cmdSchedule(config: ReaConfig, args: string[]): Promise<void> {
 async function cmdReport(config: ReaConfig, campaignId: string, out?: string): Promise<void> {
   const pool = createPool(config.REA_DATABASE_URL, 1);
   try {
-    const campaign = await new Store(pool).campaign(campaignId);
-    const spec = campaign
-      ? await readModelSpec(config.REA_MODELS_DIR, campaign.model).catch(() => undefined)
-      : undefined;
-    const paths = await writeReport(
+    const paths = await writeCampaignReport(
       pool,
       campaignId,
       out ?? path.join(config.REA_WORK_DIR, 'reports'),
-      spec ? { metric: { name: spec.metric.primary, direction: spec.metric.direction } } : {},
+      config.REA_MODELS_DIR,
     );
     console.log(`wrote ${paths.markdown}\nwrote ${paths.html}`);
   } catch (err) {

@@ -19,6 +19,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pool } from 'pg';
+import { readModelSpec } from '../models';
 import { loadReportData, type PrimaryMetric } from './data';
 import { renderHtml } from './html';
 import { renderMarkdown } from './markdown';
@@ -79,4 +80,28 @@ async function writeAtomically(target: string, content: string): Promise<string>
   await writeFile(temporary, content, 'utf8');
   await rename(temporary, target);
   return target;
+}
+
+/**
+ * `writeReport` with the primary metric's name and direction from the campaign's model spec in
+ * `modelsDir` (without them when the spec cannot be read). An unknown campaign throws
+ * UnknownCampaignError, as `writeReport` does.
+ */
+export async function writeCampaignReport(
+  pool: Pool,
+  campaignId: string,
+  outDir: string,
+  modelsDir: string,
+): Promise<ReportPaths> {
+  const { rows } = await pool.query<{ model: string }>('SELECT model FROM campaigns WHERE id = $1', [
+    campaignId,
+  ]);
+  const model = rows[0]?.model;
+  const spec = model ? await readModelSpec(modelsDir, model).catch(() => undefined) : undefined;
+  return writeReport(
+    pool,
+    campaignId,
+    outDir,
+    spec ? { metric: { name: spec.metric.primary, direction: spec.metric.direction } } : {},
+  );
 }

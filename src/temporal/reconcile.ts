@@ -20,8 +20,7 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { Pool } from 'pg';
 import type { Logger } from '../logging';
-import { readModelSpec } from '../models';
-import { writeReport } from '../report';
+import { writeCampaignReport, writeReport } from '../report';
 
 export type ReconciledStatus = 'terminated' | 'timed_out' | 'failed';
 
@@ -101,8 +100,8 @@ export async function reconcileCampaigns(
   log: Logger,
   opts: ReconcileOptions = {},
 ): Promise<ReconciledCampaign[]> {
-  const rows = await pool.query<{ id: string; first_run_id: string; model: string }>(
-    `SELECT id, first_run_id, model FROM campaigns
+  const rows = await pool.query<{ id: string; first_run_id: string }>(
+    `SELECT id, first_run_id FROM campaigns
       WHERE status = 'running' AND started_at < now() - make_interval(secs => $1)
         AND ($2::text IS NULL OR id = $2) ORDER BY started_at`,
     [opts.minAgeSec ?? 0, opts.campaignId ?? null],
@@ -131,7 +130,7 @@ export async function reconcileCampaigns(
     );
     if (!updated.rowCount) continue;
     const experiments = await reconcileExperiments(client, pool, row.id, reason);
-    const report = await writeCampaignReport(pool, row.id, row.model, opts, log);
+    const report = await reportOf(pool, row.id, opts, log);
     log.warn(
       { campaignId: row.id, status, reason, experiments: experiments.length, ...(report ? { report } : {}) },
       'reconcile: the campaign workflow ended without recording its end; recorded it',
@@ -172,24 +171,17 @@ async function reconcileExperiments(
   return done;
 }
 
-async function writeCampaignReport(
+async function reportOf(
   pool: Pool,
   campaignId: string,
-  model: string,
   opts: ReconcileOptions,
   log: Logger,
 ): Promise<string | undefined> {
   if (!opts.reportsDir) return undefined;
   try {
-    const spec = opts.modelsDir
-      ? await readModelSpec(opts.modelsDir, model).catch(() => undefined)
-      : undefined;
-    const paths = await writeReport(
-      pool,
-      campaignId,
-      opts.reportsDir,
-      spec ? { metric: { name: spec.metric.primary, direction: spec.metric.direction } } : {},
-    );
+    const paths = opts.modelsDir
+      ? await writeCampaignReport(pool, campaignId, opts.reportsDir, opts.modelsDir)
+      : await writeReport(pool, campaignId, opts.reportsDir);
     return paths.markdown;
   } catch (err) {
     log.warn({ campaignId, err }, 'reconcile: could not write the report');
