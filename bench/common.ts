@@ -48,9 +48,14 @@ export function readSpec(file: string): Spec {
   return JSON.parse(readFileSync(file, 'utf8')) as Spec;
 }
 
-/** A spec from models/ by name. */
+/** A spec by name: models/ (the example models), else bench/models/ (the bench's stand-in). */
 export function modelSpec(name: string): Spec {
-  return readSpec(path.join(ROOT, 'models', `${name}.json`));
+  const file = [
+    path.join(ROOT, 'models', `${name}.json`),
+    path.join(ROOT, 'bench', 'models', `${name}.json`),
+  ].find((f) => existsSync(f));
+  if (!file) throw new Error(`no model spec "${name}" in models/ or bench/models/`);
+  return readSpec(file);
 }
 
 /**

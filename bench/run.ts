@@ -1,45 +1,45 @@
 /**
- * `npm run bench`: what a user of rea gets, against the alternatives at equal compute, and what
- * rea's orchestration costs. Writes bench/results/. See bench/README.md.
+ * `npm run bench`: what a user of rea gets — the config a search hands back, re-trained on fresh
+ * seeds and scored on held-out data — against Optuna's samplers and random search at equal compute;
+ * noise checks; transfer to drifted tasks; and what rea's orchestration costs. See bench/README.md.
  *
- *   npm run bench                      # the default tier
- *   npm run bench -- --smoke           # every part end to end in a few minutes
- *   npm run bench -- --only orchestration
+ *   npm run bench                       # the default tier (about 3 hours on 2 cores)
+ *   npm run bench -- --smoke            # every part end to end in minutes (.rea/bench/smoke-results)
+ *   npm run bench -- --only search --tasks fm-synthetic --methods rea,tpe-mv
+ *   npm run bench -- --report           # rewrite the reports from bench/results/raw
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureBenchPackages, loadRaw, MODELS, RESULTS, ROOT, say } from './common';
-import {
-  runOrchestration,
-  writeOrchestration,
-  type OrchestrationRaw,
-  type OrchestrationTier,
-} from './orchestration';
-import { startStack, stopStack } from './stack';
+import { ensureBenchPackages, loadRaw, lockPart, MODELS, RESULTS, ROOT, saveRaw, say, stamp } from './common';
+import { noiseChecks, type NoiseRaw } from './noise';
+import { runOrchestration, writeOrchestration, type OrchestrationRaw } from './orchestration';
+import { writeNoise, writeSearchQuality, writeTransfer } from './report';
+import { searchQuality, scoreTask, type SearchRaw, type TaskRaw } from './search';
+import { startAgent, startStack, stopStack, type Stack } from './stack';
+import { DEFAULT_TIER, FULL_TIER, PEERS, SMOKE_TIER, type Method, type Tier } from './tiers';
+import { scorePair, transfer, type TransferRaw } from './transfer';
 
-interface Tier extends OrchestrationTier {
-  name: 'default' | 'full' | 'smoke';
-  expectedMinutes: string;
+const PARTS = ['search', 'noise', 'transfer', 'orchestration', 'fast', 'hibernation'] as const;
+type Part = (typeof PARTS)[number];
+const METHOD_ORDER: Method[] = ['rea', 'rea-llm', ...PEERS];
+
+function parseList<T extends string>(
+  arg: string | undefined,
+  allowed: readonly T[],
+  what: string,
+): T[] | undefined {
+  if (arg === undefined) return undefined;
+  const items = arg
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = items.filter((i) => !allowed.includes(i as T));
+  if (!items.length || bad.length)
+    throw new Error(`--${what}: expected a comma-separated list of ${allowed.join(', ')}; got "${arg}"`);
+  return [...new Set(items)] as T[];
 }
-
-const DEFAULT_TIER: Tier = {
-  name: 'default',
-  hibernating: 1000,
-  fastExperiments: 5000,
-  expectedMinutes: 'about 3 hours on 2 cores',
-};
-const FULL_TIER: Tier = { ...DEFAULT_TIER, name: 'full', expectedMinutes: 'hours' };
-const SMOKE_TIER: Tier = {
-  ...DEFAULT_TIER,
-  name: 'smoke',
-  hibernating: 20,
-  fastExperiments: 200,
-  expectedMinutes: 'a few minutes',
-};
-
-const ONLY_PARTS = ['orchestration', 'fast', 'hibernation'];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -47,16 +47,22 @@ async function main(): Promise<void> {
       full: { type: 'boolean', default: false },
       smoke: { type: 'boolean', default: false },
       only: { type: 'string' },
-      /** Only rewrite the reports from the raw results of earlier runs. */
+      tasks: { type: 'string' },
+      methods: { type: 'string' },
+      /** Keep the searches an interrupted run of this tier finished, and run only the rest. */
+      resume: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
     },
   });
-  const tier = values.smoke ? SMOKE_TIER : values.full ? FULL_TIER : DEFAULT_TIER;
-  const only = values.only;
-  if (only && !ONLY_PARTS.includes(only))
-    throw new Error(
-      `--only: expected one of ${ONLY_PARTS.map((p) => `"${p}"`).join(', ')} ("orchestration" is "fast" and "hibernation"), got "${only}"`,
-    );
+  const base = values.smoke ? SMOKE_TIER : values.full ? FULL_TIER : DEFAULT_TIER;
+  const only = parseList<Part>(values.only, PARTS, 'only');
+  const tasks = parseList(values.tasks, base.tasks, 'tasks') ?? base.tasks;
+  const methods = (parseList<Method>(values.methods, METHOD_ORDER, 'methods') ?? base.methods).filter(
+    (m) => m !== 'rea-llm' || process.env.REA_LLM_BASE_URL,
+  );
+  const tier: Tier = { ...base, tasks };
+  const wants = (p: Part) =>
+    !only || only.includes(p) || ((p === 'fast' || p === 'hibernation') && only.includes('orchestration'));
   const startedAt = new Date();
   mkdirSync(MODELS, { recursive: true });
   mkdirSync(path.join(RESULTS, 'raw'), { recursive: true });
@@ -66,22 +72,105 @@ async function main(): Promise<void> {
     const stack = await startStack();
     say(`Temporal dev server at ${stack.env.address}`);
     try {
-      await runOrchestration(stack, tier, {
-        fast: !only || only === 'orchestration' || only === 'fast',
-        hibernation: !only || only === 'orchestration' || only === 'hibernation',
-      });
+      await runParts(stack, tier, methods, wants, startedAt, values.resume === true);
     } finally {
       await stopStack(stack);
     }
   }
-  writeReports(tier, startedAt);
+  await writeReports(tier, startedAt);
 }
 
-function writeReports(tier: Tier, startedAt: Date): void {
-  const orch = loadRaw<OrchestrationRaw>('orchestration', tier.name);
+async function runParts(
+  stack: Stack,
+  tier: Tier,
+  methods: Method[],
+  wants: (p: Part) => boolean,
+  startedAt: Date,
+  resume: boolean,
+): Promise<void> {
+  const needsAgent = wants('search') || wants('noise') || wants('transfer');
+  if (needsAgent) stack.agent = await startAgent(stack.config, 2);
+  if (wants('search')) {
+    lockPart('search');
+    const earlier = loadRaw<SearchRaw>('search', tier.name);
+    // Tasks this run does not measure keep their earlier results; with --resume, so do finished searches.
+    const keptTasks = (earlier?.tasks ?? []).filter((t) => !tier.tasks.includes(t.task));
+    const save = (measured: TaskRaw[], complete: boolean) => {
+      const header = stamp(tier.name, startedAt);
+      saveRaw('search', {
+        tier: tier.name,
+        header,
+        complete: complete && (earlier?.complete ?? true),
+        evalSeeds: [],
+        tasks: [
+          ...keptTasks.map((t) => ({ ...t, header: t.header ?? earlier?.header })),
+          ...measured.map((t) => ({ ...t, header })),
+        ],
+      } satisfies SearchRaw);
+    };
+    await searchQuality(stack, tier, methods, save, resume ? (earlier?.tasks ?? []) : []);
+  }
+  if (wants('noise') && tier.noise) {
+    lockPart('noise');
+    await noiseChecks(stack, tier, (raw) =>
+      saveRaw('noise', { tier: tier.name, header: stamp(tier.name, startedAt), ...raw } satisfies NoiseRaw),
+    );
+  }
+  if (wants('transfer') && tier.transfer) {
+    lockPart('transfer');
+    const earlier = resume ? loadRaw<TransferRaw>('transfer', tier.name)?.pairs : undefined;
+    await transfer(
+      stack,
+      tier,
+      (pairs) => saveRaw('transfer', { tier: tier.name, header: stamp(tier.name, startedAt), pairs }),
+      earlier,
+    );
+  }
+  if (needsAgent) {
+    await stack.agent?.close();
+    stack.agent = undefined;
+  }
+  if (wants('fast') || wants('hibernation'))
+    await runOrchestration(stack, tier, { fast: wants('fast'), hibernation: wants('hibernation') });
+}
+
+async function writeReports(tier: Tier, startedAt: Date): Promise<void> {
   const summary: string[] = [`# Benchmark summary (${tier.name} tier)`, ''];
+  const sq = loadRaw<SearchRaw>('search', tier.name);
+  if (sq) {
+    // A report on a fresh checkout, or after an interrupted run, scores what was not scored yet.
+    for (const t of sq.tasks) await scoreTask(t);
+    for (const t of sq.tasks) {
+      t.records ??= [];
+    }
+    saveRaw('search', sq);
+    const head = writeSearchQuality(tier, sq, METHOD_ORDER);
+    summary.push('## Search quality', '', sq.header, '', ...head.lines.map((l) => `- ${l}`), '');
+  }
+  const noise = loadRaw<NoiseRaw>('noise', tier.name);
+  summary.push(
+    '## Noise checks',
+    '',
+    ...(noise ? [noise.header, ''] : []),
+    ...writeNoise(noise).map((l) => `- ${l}`),
+    '',
+  );
+  const tr = loadRaw<TransferRaw>('transfer', tier.name);
+  if (tr) {
+    for (const p of tr.pairs) await scorePair(p);
+    saveRaw('transfer', tr);
+  }
+  summary.push(
+    '## Transfer',
+    '',
+    ...(tr ? [tr.header, ''] : []),
+    ...writeTransfer(tr).map((l) => `- ${l}`),
+    '',
+  );
+  const orch = loadRaw<OrchestrationRaw>('orchestration', tier.name);
   if (orch) {
-    const lines = writeOrchestration(orch.orch, [], orch.header);
+    const real = (sq?.tasks ?? []).flatMap((t) => t.records.flatMap((r) => (r.timing ? [r.timing] : [])));
+    const lines = writeOrchestration(orch.orch, real, orch.header, sq?.header);
     summary.push('## Orchestration', '', orch.header, '', ...lines.map((l) => `- ${l}`), '');
   }
   summary.push(

@@ -100,6 +100,14 @@ export interface CampaignState {
   paused: boolean;
   recordedStart: boolean;
   runs: number;
+  /** Each change of the answer (bestId), with the budget used when it changed (absent in older runs). */
+  trail?: AnswerChange[];
+}
+
+export interface AnswerChange {
+  hypothesisId: string;
+  experiments: number;
+  gpuHours: number;
 }
 
 export { BASELINE_ID };
@@ -445,10 +453,20 @@ export class Campaign {
       const top = [...s.wins].sort((a, b) => b.gainPct - a.gainPct)[0];
       s.bestId = top?.hypothesisId ?? BASELINE_ID;
     }
+    this.noteAnswer();
     const next = STEPS[STEPS.indexOf(s.step) + 1];
     s.step = next ?? 'report';
     s.prepared = false;
     s.pending = [];
+  }
+
+  /** Records a change of the answer, so that the result can say how the answer evolved with spend. */
+  private noteAnswer(): void {
+    const s = this.state;
+    const trail = (s.trail ??= []);
+    const last = trail.at(-1)?.hypothesisId ?? BASELINE_ID;
+    if (last !== s.bestId)
+      trail.push({ hypothesisId: s.bestId, experiments: s.used.experiments, gpuHours: s.used.gpuHours });
   }
 
   /** A win only when the 95% interval of its gain over the rolling baseline excludes zero. */
@@ -603,6 +621,7 @@ export class Campaign {
       ...(s.unconfirmed ? { unconfirmed: s.unconfirmed } : {}),
       experiments: s.counts,
       budget: { limit: s.budget, used: s.used, byPhase: s.byPhase },
+      answerTrail: (s.trail ?? []).map((t) => ({ ...t, delta: s.hypotheses[t.hypothesisId]?.delta ?? {} })),
       split: this.input.split,
       failures: s.failures,
     };

@@ -89,6 +89,8 @@ export interface CampaignResult {
     skipped: number;
   };
   budget: { limit: { experiments?: number; gpuHours?: number }; used: Spend; byPhase: Record<string, Spend> };
+  /** How the answer evolved: each change of the best config, with the budget used when it changed. */
+  answerTrail?: { hypothesisId: string; delta: Config; experiments: number; gpuHours: number }[];
   split: { validation: number; combination: number; exploitation: number };
   failures: { experimentId: string; hypothesisId: string; failureClass: FailureClass; action: string }[];
   /** The report files the campaign wrote when it ended (markdown and HTML with charts). */
