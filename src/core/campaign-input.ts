@@ -54,6 +54,8 @@ export const campaignInputSchema = z
       .default(0),
     /** Seeds per measurement that must be trusted: baselines and confirmations. */
     replicates: int().min(2).max(10).default(3),
+    /** The smallest gain (% of the primary metric) worth calling a win: a confirmed win has P(gain > this) ≥ 0.95. */
+    minGainPct: z.number({ error: 'expected a percentage' }).min(0).max(100).default(0.1),
     /** Hypotheses in the first validation slate. */
     slateSize: int().min(1).max(1000).default(8),
     /** Successive halving keeps the best 1/eta of each rung. */

@@ -11,16 +11,49 @@ const knobName = z
   .string()
   .regex(/^[a-z][a-z0-9_]{0,63}$/, 'expected a snake_case knob name (a-z, 0-9, _; starts with a letter)');
 
+/**
+ * What a knob does, in words any model can share: the runbook repairs failures by role (an
+ * out-of-memory job gets a smaller `batch_size` knob, a loss explosion a lower `learning_rate`), and
+ * research cards suggest changes by role, so that they apply to models nobody wrote them for.
+ */
+export const KNOB_ROLES = [
+  'learning_rate',
+  'batch_size',
+  'regularization',
+  'dropout',
+  'capacity',
+  'depth',
+  'warmup',
+  'schedule',
+  'optimizer',
+  'architecture',
+  'features',
+] as const;
+export type KnobRole = (typeof KNOB_ROLES)[number];
+
+const knobValue = z.union([z.string(), z.number(), z.boolean()]);
+/** The knob matters only while each named knob has one of the listed values. */
+const activeWhen = z
+  .record(knobName, z.array(knobValue).min(1, 'expected at least one value'))
+  .refine((c) => Object.keys(c).length > 0, 'expected at least one knob');
+const common = {
+  role: z.enum(KNOB_ROLES, { error: `expected one of ${KNOB_ROLES.join(', ')}` }).optional(),
+  activeWhen: activeWhen.optional(),
+  /** Free text for people and the LLM: what the knob does. */
+  description: z.string().max(500).optional(),
+};
+
 const intKnob = z
   .object({
     type: z.literal('int'),
     min: z.number().int(),
     max: z.number().int(),
     baseline: z.number().int(),
+    ...common,
   })
   .strict();
 const floatKnob = z
-  .object({ type: z.literal('float'), min: z.number(), max: z.number(), baseline: z.number() })
+  .object({ type: z.literal('float'), min: z.number(), max: z.number(), baseline: z.number(), ...common })
   .strict();
 const logFloatKnob = z
   .object({
@@ -28,6 +61,7 @@ const logFloatKnob = z
     min: z.number().positive(),
     max: z.number().positive(),
     baseline: z.number().positive(),
+    ...common,
   })
   .strict();
 const categoricalKnob = z
@@ -35,9 +69,10 @@ const categoricalKnob = z
     type: z.literal('categorical'),
     choices: z.array(z.union([z.string(), z.number()])).min(2, 'expected at least 2 choices'),
     baseline: z.union([z.string(), z.number()]),
+    ...common,
   })
   .strict();
-const boolKnob = z.object({ type: z.literal('bool'), baseline: z.boolean() }).strict();
+const boolKnob = z.object({ type: z.literal('bool'), baseline: z.boolean(), ...common }).strict();
 
 export const knobSchema = z.discriminatedUnion('type', [
   intKnob,
@@ -166,6 +201,32 @@ export const modelSpecSchema = z
         });
       }
     }
+    for (const [name, knob] of Object.entries(spec.knobs)) {
+      for (const [parent, values] of Object.entries(knob.activeWhen ?? {})) {
+        const path = ['knobs', name, 'activeWhen', parent];
+        const p = spec.knobs[parent];
+        if (parent === name)
+          ctx.addIssue({ code: 'custom', path, message: 'a knob cannot depend on itself' });
+        else if (!p)
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `unknown knob (known: ${Object.keys(spec.knobs).join(', ')})`,
+          });
+        else
+          values.forEach((v, i) => {
+            const problem = knobProblem(p, v);
+            if (problem) ctx.addIssue({ code: 'custom', path: [...path, i], message: problem });
+          });
+      }
+    }
+    const cycle = activeWhenCycle(spec.knobs);
+    if (cycle)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['knobs', cycle[0] as string, 'activeWhen'],
+        message: `conditions form a cycle: ${cycle.join(' → ')}`,
+      });
     if (spec.fidelity.knob in spec.knobs) {
       ctx.addIssue({
         code: 'custom',
@@ -176,6 +237,72 @@ export const modelSpecSchema = z
   });
 
 export type ModelSpec = z.output<typeof modelSpecSchema>;
+
+/** A cycle of `activeWhen` conditions (names in order, the first repeated last), or undefined. */
+function activeWhenCycle(knobs: Record<string, Knob>): string[] | undefined {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: string[]): string[] | undefined => {
+    if (state.get(name) === 'done') return undefined;
+    if (state.get(name) === 'visiting') return [...path.slice(path.indexOf(name)), name];
+    state.set(name, 'visiting');
+    for (const parent of Object.keys(knobs[name]?.activeWhen ?? {})) {
+      if (!(parent in knobs) || parent === name) continue;
+      const found = visit(parent, [...path, name]);
+      if (found) return found;
+    }
+    state.set(name, 'done');
+    return undefined;
+  };
+  for (const name of Object.keys(knobs)) {
+    const found = visit(name, []);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Knobs ordered so that every knob comes after the knobs its `activeWhen` names. */
+export function knobOrder(spec: ModelSpec): string[] {
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    for (const parent of Object.keys(spec.knobs[name]?.activeWhen ?? {}))
+      if (parent in spec.knobs) visit(parent);
+    order.push(name);
+  };
+  for (const name of Object.keys(spec.knobs).sort()) visit(name);
+  return order;
+}
+
+/** Whether `name` matters in `config` (every knob its `activeWhen` names has a listed value). */
+export function isActive(spec: ModelSpec, name: string, config: Config): boolean {
+  const conditions = spec.knobs[name]?.activeWhen;
+  if (!conditions) return true;
+  return Object.entries(conditions).every(
+    ([parent, values]) =>
+      isActive(spec, parent, config) &&
+      values.some((v) => v === (config[parent] ?? spec.knobs[parent]?.baseline)),
+  );
+}
+
+/**
+ * The config as the trainer will use it: every inactive knob back at its baseline, so that two
+ * configs that differ only in knobs that do not matter are one config.
+ */
+export function effectiveConfig(spec: ModelSpec, config: Config): Config {
+  const full: Config = { ...baselineConfig(spec), ...config };
+  for (const name of knobOrder(spec))
+    if (!isActive(spec, name, full)) full[name] = (spec.knobs[name] as Knob).baseline;
+  return full;
+}
+
+/** The knobs that declare `role`, in name order. */
+export function knobsWithRole(spec: ModelSpec, role: KnobRole): string[] {
+  return Object.keys(spec.knobs)
+    .filter((k) => spec.knobs[k]?.role === role)
+    .sort();
+}
 
 export function parseModelSpec(value: unknown): ModelSpec {
   return parseOrThrow(modelSpecSchema, value, 'model spec');

@@ -5,7 +5,7 @@
  *
  *   decide(spec, { batch_size: 256 }, 'oom', 1) // → { action: 'retry', delta: { batch_size: 128 }, ... }
  */
-import { baselineConfig, type Config, type Knob, type ModelSpec } from './model-spec';
+import { baselineConfig, knobsWithRole, type Config, type Knob, type ModelSpec } from './model-spec';
 import type { FailureClass } from './types';
 
 export const MAX_ATTEMPTS = 3;
@@ -68,6 +68,58 @@ export function decide(
     }
     case 'lost':
       return { action: 'retry', delta, why: 'the job or its node was lost: run it again' };
+    case 'timeout':
+      return { action: 'drop', why: 'ran past its time limit' };
+    case 'bad_config':
+      return { action: 'drop', why: 'the trainer refused the config: tell the planner' };
+    case 'crash':
+      return { action: 'drop', why: 'the trainer crashed: a bug, not a result' };
+  }
+}
+
+/**
+ * The runbook by knob roles (model specs declare them; no knob name is assumed): out of memory →
+ * half the `batch_size` knob, else half a `capacity` knob; loss explosion → a third of the
+ * `learning_rate` knob; a lost job → the same run again; the rest → dropped, with the reason. A spec
+ * without the role gets a reason that says which role to declare. `config` is the full config that
+ * failed; the returned delta is the full fixed config.
+ */
+export function decideByRole(
+  spec: ModelSpec,
+  config: Config,
+  failure: FailureClass,
+  attempt: number,
+): RunbookDecision {
+  const full: Config = { ...baselineConfig(spec), ...config };
+  if (failure === 'cancelled') return { action: 'none', why: 'cancelled on purpose' };
+  if (attempt >= MAX_ATTEMPTS) return { action: 'drop', why: `failed ${attempt} times (last: ${failure})` };
+  const shrink = (roles: ('batch_size' | 'capacity' | 'learning_rate')[], factor: number, what: string) => {
+    for (const role of roles) {
+      for (const knob of knobsWithRole(spec, role)) {
+        const next = scaled(spec.knobs[knob], full[knob], factor);
+        if (next !== undefined)
+          return {
+            action: 'retry' as const,
+            delta: { ...full, [knob]: next },
+            why: `${what}: ${knob} (role ${role}) ${String(full[knob])} → ${next}`,
+          };
+      }
+    }
+    const declared = roles.flatMap((r) => knobsWithRole(spec, r));
+    return {
+      action: 'drop' as const,
+      why: declared.length
+        ? `${what}, and ${declared.join(', ')} cannot go lower`
+        : `${what}, and no knob declares role ${roles.map((r) => `"${r}"`).join(' or ')}: declare it in the model spec so the runbook can fix this`,
+    };
+  };
+  switch (failure) {
+    case 'oom':
+      return shrink(['batch_size', 'capacity'], 0.5, 'out of memory');
+    case 'nan':
+      return shrink(['learning_rate'], 1 / 3, 'loss exploded');
+    case 'lost':
+      return { action: 'retry', delta: full, why: 'the job or its node was lost: run it again' };
     case 'timeout':
       return { action: 'drop', why: 'ran past its time limit' };
     case 'bad_config':

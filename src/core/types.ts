@@ -75,8 +75,19 @@ export interface CampaignResult {
   gainPct: number;
   /** 95% confidence interval of the gain, in percent. */
   gainCi: { low: number; high: number };
-  /** True when the interval excludes zero: the win is more than noise. */
+  /** True when the win is more than noise (campaigns since v2: the same as `confirmed`). */
   significant: boolean;
+  /** The answer is a confirmed win: P(gain > minGainPct) ≥ 0.95 on paired seeds (v2). */
+  confirmed?: boolean;
+  /** P(gain > minGainPct) of the answer (v2). */
+  probability?: number;
+  minGainPct?: number;
+  /** Share of the budget spent, in % (v2). */
+  spentPct?: number;
+  /** Why the campaign stopped where it did (v2): the budget is spent, the space is exhausted... */
+  stopReason?: string;
+  /** The fidelity ladder the campaign screened on (v2). */
+  rungs?: number[];
   wins: { hypothesisId: string; gainPct: number; phase: Phase; synergyPct?: number }[];
   /** The final candidate, when its confirmation replicates did not beat the baseline beyond noise. */
   unconfirmed?: { hypothesisId: string; gainPct: number; low: number; high: number };

@@ -1,0 +1,1316 @@
+/**
+ * The campaign's rules, as one pure state machine: `nextAction(state, event)` changes the state and
+ * returns the effects the workflow shell (or the in-process runner) must carry out — launch a
+ * training run, gather evidence, ask the LLM, record a phase, finish. Sandbox-safe, deterministic.
+ *
+ * The search, in REA's phases, each running until its share of the budget is spent:
+ *   preflight     the baseline at full fidelity on seeds 0..R−1 (noise; every later comparison is
+ *                 paired on these seeds) and once at each lower rung; evidence (history, research,
+ *                 LLM); the plan, and the approval gate.
+ *   validation    a space-filling start (every knob moved once, a Latin hypercube, the evidence's
+ *                 picks), then multivariate TPE, screened on the fidelity ladder with asynchronous
+ *                 successive halving (a rung whose ranks do not predict the next rung's is dropped);
+ *                 a config that reaches full fidelity races the incumbent on the incumbent's seeds.
+ *   combination   merges of the best distinct configs race the incumbent; then more exploration.
+ *   exploitation  local moves around the incumbent race it; paired seeds firm up the answer.
+ * The answer is the best posterior mean with at least R seeds; a confirmed win needs
+ * P(gain > minGainPct) ≥ 0.95 under a skeptical (empirical-Bayes) prior on paired differences.
+ */
+import type { Budget, CampaignSettings } from '../campaign-input';
+import { baselineConfig, jobCost, knobsWithRole, type Config, type ModelSpec } from '../model-spec';
+import { decideByRole } from '../runbook';
+import {
+  mean,
+  noiseVariance,
+  poolDifferences,
+  posterior,
+  priorVariance,
+  probAbove,
+  signedRankP,
+  spearman,
+  variance,
+  type Posterior,
+} from '../search/inference';
+import type { Observation } from '../search/planner';
+import { BASELINE_ID, hypothesisId, mixSeed, SearchSpace, seededRandom, shuffle } from '../search/space';
+import { TpePlanner } from '../search/tpe';
+import type { CampaignResult, FailureClass, Hypothesis, HypothesisSource, Phase, Spend } from '../types';
+import type {
+  CampaignState,
+  ConfigEntry,
+  Evidence,
+  Origin,
+  Plan,
+  Purpose,
+  QueueItem,
+  RunningItem,
+} from './state';
+
+export type CampaignEvent =
+  | { type: 'start' }
+  | { type: 'evidence'; evidence: Evidence; llmAvailable: boolean }
+  | { type: 'evidenceFailed'; message: string }
+  | { type: 'llmSuggestions'; hypotheses: Evidence['hypotheses'] }
+  | { type: 'llmFailed'; message: string }
+  | {
+      type: 'finished';
+      experimentId: string;
+      value?: number;
+      failure?: { failureClass: FailureClass; message: string };
+    }
+  | { type: 'approve' }
+  | { type: 'reject'; feedback: string; excludeKnobs: string[] }
+  | { type: 'approvalTimeout' }
+  | { type: 'setBudget'; budget: Budget }
+  | { type: 'addHypothesis'; delta: Config; rationale: string }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'abort'; reason: string }
+  | { type: 'drain' };
+
+export interface Launch {
+  experimentId: string;
+  item: RunningItem;
+  hypothesis: Hypothesis;
+  config: Config;
+  fidelity: number;
+  seed: number;
+  role: 'baseline' | 'candidate';
+}
+
+/** What the LLM is shown mid-campaign: the optimizer's state, compact. */
+export interface LlmRequest {
+  round: number;
+  count: number;
+  incumbent: { delta: Config; gainPct: number };
+  best: { delta: Config; gainPct: number; fidelity: number; runs: number }[];
+  worst: { delta: Config; gainPct: number; fidelity: number }[];
+  tried: number;
+  excludeKnobs: string[];
+  phase: Phase;
+}
+
+export type Effect =
+  | { type: 'launch'; launch: Launch }
+  | { type: 'gatherEvidence'; round: number; excludeKnobs: string[]; feedback: string[]; count: number }
+  | { type: 'askLlm'; request: LlmRequest }
+  | { type: 'recordPhase'; phase: Phase; plan?: Plan }
+  | { type: 'recordRunbook'; experimentId: string; action: string }
+  | { type: 'cancelAll' }
+  | { type: 'awaitApproval' }
+  | { type: 'finish'; status: 'completed' | 'aborted' }
+  | { type: 'fail'; message: string; failureType: string };
+
+/** What the campaign says about its answer, for the result, the status query and the report. */
+export interface AnswerView {
+  hypothesisId: string;
+  seeds: number;
+  gainPct: number;
+  raw: number;
+  low: number;
+  high: number;
+  probability: number;
+  confirmed: boolean;
+}
+
+const TOP_MERGES = 4;
+const LOCAL_CANDIDATES = 24;
+const MAX_LISTED = 200;
+/** Rung pairs needed before a rung's ranks are checked against the next rung's. */
+const RANK_CHECK_PAIRS = 6;
+/** Below this rank correlation a rung does not predict the next one and is dropped. */
+const RANK_CHECK_MIN = 0.2;
+
+/** The fidelity ladder: rungs a factor `eta` apart from `high` down to `low`, when that pays. */
+export function fidelityLadder(levels: { low: number; high: number }, eta: number, budget: Budget): number[] {
+  const { low, high } = levels;
+  // Multi-fidelity pays only when a lower fidelity is cheaper in the budget's currency.
+  if (budget.gpuHours === undefined || high / low < 9) return [high];
+  const rungs = [high];
+  for (let f = high / eta; f >= low * 0.999; f /= eta) rungs.unshift(Math.max(low, Math.round(f)));
+  return [...new Set(rungs)];
+}
+
+export class CampaignMachine {
+  readonly space: SearchSpace;
+  private readonly sign: number;
+  private effects: Effect[] = [];
+
+  constructor(
+    readonly state: CampaignState,
+    readonly spec: ModelSpec,
+    readonly input: CampaignSettings,
+  ) {
+    this.space = new SearchSpace(spec, state.excludedKnobs);
+    this.sign = spec.metric.direction === 'minimize' ? 1 : -1;
+  }
+
+  private get top(): number {
+    return this.state.rungs.length - 1;
+  }
+
+  // ---- the reducer --------------------------------------------------------------------------
+
+  handle(event: CampaignEvent): Effect[] {
+    this.effects = [];
+    const s = this.state;
+    switch (event.type) {
+      case 'start':
+        if (s.evidence.status === 'none') this.requestEvidence();
+        break;
+      case 'evidence':
+        this.takeEvidence(event.evidence, event.llmAvailable);
+        break;
+      case 'evidenceFailed':
+        s.evidence.status = 'received';
+        s.evidence.notes.push(`evidence not gathered: ${event.message}`);
+        break;
+      case 'llmSuggestions':
+        s.llm.inFlight = false;
+        for (const h of event.hypotheses) this.enqueue(h.delta, 'llm', 'llm', h.rationale, 'bottom', true);
+        break;
+      case 'llmFailed':
+        s.llm.inFlight = false;
+        break;
+      case 'finished':
+        this.finished(event);
+        break;
+      case 'approve':
+        if (s.approval.status === 'waiting') {
+          s.approval.status = 'approved';
+          s.stage = 'running';
+        }
+        break;
+      case 'reject':
+        if (s.approval.status === 'waiting') {
+          s.approval = { status: 'rejected', feedback: [...s.approval.feedback, event.feedback] };
+          s.excludedKnobs = [...new Set([...s.excludedKnobs, ...event.excludeKnobs])];
+          // The queue came from the rejected plan: re-plan from new evidence, without the excluded knobs.
+          s.queue = [];
+          s.design.done = false;
+          delete s.plan;
+          this.requestEvidence();
+        }
+        break;
+      case 'approvalTimeout':
+        if (s.approval.status === 'waiting') {
+          if (this.input.approval.onTimeout === 'approve') {
+            s.approval.status = 'approved';
+            s.stage = 'running';
+          } else {
+            s.approval.status = 'timed-out';
+            this.abort(`the plan was not approved within ${this.input.approval.timeoutHours} hours`);
+          }
+        }
+        break;
+      case 'setBudget':
+        s.budget = event.budget;
+        if (s.stage === 'finishing' && !s.aborting) {
+          s.stage = 'running';
+          delete s.stopReason;
+        }
+        break;
+      case 'addHypothesis':
+        this.enqueue(event.delta, 'human', 'human', event.rationale, 'top', true);
+        break;
+      case 'pause':
+        s.paused = true;
+        break;
+      case 'resume':
+        s.paused = false;
+        break;
+      case 'abort':
+        this.abort(event.reason);
+        break;
+      case 'drain':
+        s.draining = true;
+        break;
+    }
+    this.advance();
+    return this.effects;
+  }
+
+  // ---- budget -------------------------------------------------------------------------------
+
+  cost(rung: number): Spend {
+    return { experiments: 1, gpuHours: jobCost(this.spec, this.state.rungs[rung] as number) };
+  }
+
+  affordable(cost: Spend): boolean {
+    const { experiments, gpuHours } = this.state.budget;
+    const u = this.state.used;
+    if (experiments !== undefined && u.experiments + cost.experiments > experiments) return false;
+    if (gpuHours !== undefined && u.gpuHours + cost.gpuHours > gpuHours * (1 + 1e-9)) return false;
+    return true;
+  }
+
+  /** Share of the budget spent (the binding currency's), 0..1. */
+  spentShare(): number {
+    const { experiments, gpuHours } = this.state.budget;
+    const u = this.state.used;
+    return Math.max(
+      experiments !== undefined ? u.experiments / experiments : 0,
+      gpuHours !== undefined ? u.gpuHours / gpuHours : 0,
+    );
+  }
+
+  /** Full-fidelity runs the whole budget buys. */
+  budgetTopRuns(): number {
+    const { experiments, gpuHours } = this.state.budget;
+    return Math.min(
+      experiments ?? Infinity,
+      gpuHours !== undefined ? gpuHours / this.cost(this.top).gpuHours : Infinity,
+    );
+  }
+
+  /** High-fidelity runs the rest of the budget buys. */
+  private remainingTopRuns(): number {
+    const { experiments, gpuHours } = this.state.budget;
+    const u = this.state.used;
+    const c = this.cost(this.top);
+    return Math.min(
+      experiments !== undefined ? experiments - u.experiments : Infinity,
+      gpuHours !== undefined ? (gpuHours - u.gpuHours) / c.gpuHours : Infinity,
+    );
+  }
+
+  private phaseNow(): Phase {
+    const s = this.state;
+    if (s.stage === 'preflight' || s.stage === 'approval') return 'preflight';
+    if (s.stage === 'done') return 'done';
+    return this.spendPhase();
+  }
+
+  /** The phase the spend is in: each phase runs until its share (what earlier ones left included) is spent. */
+  private spendPhase(): Exclude<Phase, 'preflight' | 'done'> {
+    const share = this.spentShare();
+    const { validation, combination } = this.input.split;
+    if (share < validation) return 'validation';
+    if (share < validation + combination) return 'combination';
+    return 'exploitation';
+  }
+
+  budgetProblems(next: Budget): string[] {
+    const problems: string[] = [];
+    const u = this.state.used;
+    if (next.experiments !== undefined && next.experiments < u.experiments)
+      problems.push(`experiments: expected at least ${u.experiments} (already used)`);
+    if (next.gpuHours !== undefined && next.gpuHours < u.gpuHours)
+      problems.push(`gpuHours: expected at least ${u.gpuHours.toFixed(4)} (already used)`);
+    return problems;
+  }
+
+  // ---- configs and results ------------------------------------------------------------------
+
+  idOf(delta: Config): string {
+    return this.space.key(delta);
+  }
+
+  config(id: string): Config {
+    return { ...baselineConfig(this.spec), ...(this.state.configs[id]?.delta ?? {}) };
+  }
+
+  hypothesis(id: string): Hypothesis {
+    const c = this.state.configs[id];
+    if (!c) throw new Error(`unknown config ${id} (a bug: every run's config is registered first)`);
+    return { id, source: c.source, rationale: c.rationale, delta: c.delta };
+  }
+
+  /** Registers a config by its effective delta; returns its id and whether it is new. */
+  register(
+    delta: Config,
+    source: HypothesisSource,
+    origin: Origin,
+    rationale: string,
+  ): { id: string; fresh: boolean } {
+    const effective = this.space.delta(delta);
+    const id = hypothesisId(effective);
+    if (this.state.configs[id]) return { id, fresh: false };
+    this.state.configs[id] = { delta: effective, source, origin, rationale, rung: -1 };
+    return { id, fresh: true };
+  }
+
+  private enqueue(
+    delta: Config,
+    source: HypothesisSource,
+    origin: Origin,
+    rationale: string,
+    entry: QueueItem['entry'],
+    front = false,
+  ): string | undefined {
+    if (Object.keys(delta).some((k) => this.state.excludedKnobs.includes(k))) return undefined;
+    const { id, fresh } = this.register(delta, source, origin, rationale);
+    if (!fresh || id === BASELINE_ID) return undefined;
+    if (origin === 'llm') this.state.llm.proposed += 1;
+    if (front) this.state.queue.unshift({ configId: id, entry });
+    else this.state.queue.push({ configId: id, entry });
+    return id;
+  }
+
+  value(id: string, rung: number, k: number): number | undefined {
+    return this.state.results[id]?.[`${rung}:${k}`];
+  }
+
+  /** Seeds (k) measured for `id` at `rung`, ascending. */
+  seeds(id: string, rung: number): number[] {
+    const out: number[] = [];
+    for (const key of Object.keys(this.state.results[id] ?? {})) {
+      const [r, k] = key.split(':').map(Number);
+      if (r === rung) out.push(k as number);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  private baseMean(rung: number): number {
+    const v = this.seeds(BASELINE_ID, rung).map((k) => this.value(BASELINE_ID, rung, k) as number);
+    return v.length ? mean(v) : NaN;
+  }
+
+  /** Paired gain (%) of `a` over `b` at rung and seed k, relative to the baseline's mean there. */
+  private pairGain(a: string, b: string, rung: number, k: number): number | undefined {
+    const va = this.value(a, rung, k);
+    const vb = this.value(b, rung, k);
+    const base = this.baseMean(rung);
+    if (va === undefined || vb === undefined || !Number.isFinite(base) || base === 0) return undefined;
+    return ((this.sign * (vb - va)) / Math.abs(base)) * 100;
+  }
+
+  /** Paired gains of `a` over `b` at `rung`, on the seeds both have. */
+  diffs(a: string, b: string, rung: number): number[] {
+    return this.seeds(a, rung).flatMap((k) => {
+      const g = this.pairGain(a, b, rung, k);
+      return g === undefined ? [] : [g];
+    });
+  }
+
+  // ---- inference ----------------------------------------------------------------------------
+
+  /** The pooled noise of paired differences at full fidelity (campaign + history), in gain-%². */
+  noise(): { variance: number; df: number } {
+    const top = this.top;
+    const sets = Object.keys(this.state.configs)
+      .filter((id) => id !== BASELINE_ID)
+      .map((id) => this.diffs(id, BASELINE_ID, top));
+    const pooled = poolDifferences(sets, this.state.evidence.noise);
+    if (pooled.df >= 1) return { variance: noiseVariance(pooled), df: pooled.df };
+    // No replicated pair yet: the baseline's own scatter, as if runs were unpaired (cautious).
+    const base = this.seeds(BASELINE_ID, top).map((k) => this.value(BASELINE_ID, top, k) as number);
+    const m = mean(base);
+    const rel = base.map((v) => (v / Math.abs(m)) * 100);
+    const v = variance(rel);
+    return Number.isFinite(v) && v > 0
+      ? { variance: 2 * v, df: Math.max(1, base.length - 1) }
+      : { variance: 1, df: 1 };
+  }
+
+  /** Empirical-Bayes prior variance of true gains at full fidelity (how far candidates' gains spread from 0). */
+  private tau2(noiseVar: number): number {
+    const top = this.top;
+    const gains = Object.keys(this.state.configs)
+      .filter((id) => id !== BASELINE_ID)
+      .map((id) => this.diffs(id, BASELINE_ID, top))
+      .filter((d) => d.length)
+      .map((d) => ({ mean: mean(d), n: d.length }));
+    const floor = (this.input.minGainPct / 2) ** 2 + 1e-6;
+    return priorVariance(gains, noiseVar, floor);
+  }
+
+  posteriorOf(id: string): Posterior | undefined {
+    if (id === BASELINE_ID) return undefined;
+    const d = this.diffs(id, BASELINE_ID, this.top);
+    if (!d.length) return undefined;
+    const noise = this.noise();
+    return posterior(d, noise, this.tau2(noise.variance));
+  }
+
+  /** P(gain > minGainPct), with the rank test where this config's differences scatter beyond the pooled noise. */
+  confirmation(id: string): { probability: number; confirmed: boolean; p?: Posterior } {
+    const p = this.posteriorOf(id);
+    if (!p) return { probability: 0, confirmed: false };
+    const probability = probAbove(p, this.input.minGainPct);
+    const d = this.diffs(id, BASELINE_ID, this.top);
+    const noise = this.noise();
+    let confirmed = p.n >= this.input.replicates && probability >= 0.95;
+    if (confirmed && d.length >= 3 && variance(d) > 4 * noise.variance)
+      confirmed = signedRankP(d, this.input.minGainPct) <= 0.05;
+    return { probability, confirmed, p };
+  }
+
+  /** The answer: the best posterior mean among configs with at least R seeds paired with the baseline. */
+  answer(): AnswerView {
+    const R = this.input.replicates;
+    let best: AnswerView = {
+      hypothesisId: BASELINE_ID,
+      seeds: this.seeds(BASELINE_ID, this.top).length,
+      gainPct: 0,
+      raw: 0,
+      low: 0,
+      high: 0,
+      probability: 0,
+      confirmed: false,
+    };
+    for (const id of Object.keys(this.state.configs)) {
+      if (id === BASELINE_ID) continue;
+      const c = this.confirmation(id);
+      if (!c.p || c.p.n < R || c.p.mean <= best.gainPct) continue;
+      best = {
+        hypothesisId: id,
+        seeds: c.p.n,
+        gainPct: c.p.mean,
+        raw: c.p.raw,
+        low: c.p.mean - 1.96 * c.p.sd,
+        high: c.p.mean + 1.96 * c.p.sd,
+        probability: c.probability,
+        confirmed: c.confirmed,
+      };
+    }
+    return best;
+  }
+
+  // ---- evidence and the plan ----------------------------------------------------------------
+
+  private requestEvidence(): void {
+    const s = this.state;
+    s.evidence.status = 'requested';
+    s.evidence.round += 1;
+    this.effects.push({
+      type: 'gatherEvidence',
+      round: s.evidence.round,
+      excludeKnobs: s.excludedKnobs,
+      feedback: s.approval.feedback,
+      count: this.input.slateSize,
+    });
+  }
+
+  private takeEvidence(e: Evidence, llmAvailable: boolean): void {
+    const s = this.state;
+    s.evidence = {
+      ...s.evidence,
+      status: 'received',
+      prior: e.prior,
+      notes: e.notes,
+      ...(e.noise ? { noise: e.noise } : {}),
+    };
+    if (!llmAvailable) s.llm.calls = Number.MAX_SAFE_INTEGER;
+    // Transfer first (history's confirmed answers race at once), then the other picks.
+    const ordered = [...e.hypotheses].sort((a, b) => Number(b.entry === 'top') - Number(a.entry === 'top'));
+    // Ahead of the design points: informed picks first, in the order the evidence ranks them.
+    for (const h of ordered.reverse())
+      this.enqueue(h.delta, h.source, h.source === 'llm' ? 'llm' : 'evidence', h.rationale, h.entry, true);
+  }
+
+  /** Preflight's baseline runs: seeds 0..R−1 at full fidelity, seed 0 at each lower rung. */
+  private preflightSlots(): { rung: number; k: number }[] {
+    const slots: { rung: number; k: number }[] = [];
+    for (let k = 0; k < this.input.replicates; k++) slots.push({ rung: this.top, k });
+    for (let r = 0; r < this.top; r++) slots.push({ rung: r, k: 0 });
+    return slots;
+  }
+
+  /** Every preflight run measured or given up, and none still running. */
+  private preflightDone(): boolean {
+    return this.preflightSlots().every(
+      ({ rung, k }) =>
+        !this.runningFor(BASELINE_ID, rung, k) &&
+        (this.value(BASELINE_ID, rung, k) !== undefined || this.exhaustedAttempts(BASELINE_ID, rung, k)),
+    );
+  }
+
+  private runningFor(id: string, rung: number, k: number): boolean {
+    return Object.values(this.state.running).some((r) => r.configId === id && r.rung === rung && r.k === k);
+  }
+
+  makePlan(): Plan {
+    const s = this.state;
+    const R = this.input.replicates;
+    const rungs = s.rungs;
+    const totalTop = this.budgetTopRuns();
+    const eta = this.input.eta;
+    const { validation, combination, exploitation } = this.input.split;
+    const rungCost = rungs.map((f) => f / (rungs.at(-1) as number));
+    // Per config started at the bottom: 1/eta reach each next rung.
+    const perStart = rungCost.reduce((a, c, i) => a + c / eta ** i, 0);
+    const validationTop = Math.max(
+      0,
+      totalTop * validation - R - rungCost.slice(0, -1).reduce((a, b) => a + b, 0),
+    );
+    const starts = Math.floor(validationTop / perStart);
+    const strategy = [
+      `budget: ${s.budget.experiments !== undefined ? `${s.budget.experiments} experiments` : ''}${s.budget.experiments !== undefined && s.budget.gpuHours !== undefined ? ' and ' : ''}${s.budget.gpuHours !== undefined ? `${s.budget.gpuHours} GPU-h` : ''} = ${totalTop.toFixed(1)} runs at full fidelity (${this.spec.fidelity.knob}=${rungs.at(-1)})`,
+      `preflight: the baseline × ${R} seeds at ${rungs.at(-1)} (noise; every comparison is paired on these seeds)${rungs.length > 1 ? ` and once at each lower rung (${rungs.slice(0, -1).join(', ')})` : ''}`,
+      rungs.length > 1
+        ? `validation (${Math.round(validation * 100)} %): about ${starts} configs screened at ${rungs[0]} — every knob moved once, a Latin hypercube, the evidence's picks, then multivariate TPE — the best 1/${eta} of each rung promoted (${rungs.join(' → ')}); a config that reaches ${rungs.at(-1)} races the incumbent on its seeds (1, then more while it stays ahead)`
+        : `validation (${Math.round(validation * 100)} %): about ${Math.floor(validationTop)} configs at ${rungs[0]} (a single fidelity: the budget counts experiments, or high/low < 9) — every knob moved once, the evidence's picks, then multivariate TPE — each racing the incumbent`,
+      `combination (${Math.round(combination * 100)} %): merges of up to ${TOP_MERGES} of the best distinct configs race the incumbent; then more exploration`,
+      `exploitation (${Math.round(exploitation * 100)} %): local moves around the incumbent race it; paired seeds of the answer and the baseline firm up the confirmation; what is left screens more configs`,
+      `answer: the best posterior mean with ≥ ${R} seeds; a confirmed win needs P(gain > ${this.input.minGainPct} %) ≥ 0.95 on paired differences`,
+    ];
+    const fidelity = {
+      low: rungs[0] as number,
+      mid: rungs[Math.floor((rungs.length - 1) / 2)] as number,
+      high: rungs.at(-1) as number,
+    };
+    return {
+      slate: s.queue
+        .slice(0, 50)
+        .map((q) => ({ id: q.configId, rationale: s.configs[q.configId]?.rationale ?? '' })),
+      estimate: {
+        experiments:
+          s.budget.experiments ??
+          Math.round(starts * (1 + 1 / eta) + R + totalTop * (combination + exploitation)),
+        gpuHours: s.budget.gpuHours ?? totalTop * this.cost(this.top).gpuHours,
+      },
+      strategy,
+      split: this.input.split,
+      fidelity,
+      rungs,
+      round: s.approval.feedback.length + 1,
+    };
+  }
+
+  // ---- results ------------------------------------------------------------------------------
+
+  private finished(e: Extract<CampaignEvent, { type: 'finished' }>): void {
+    const s = this.state;
+    const item = s.running[e.experimentId];
+    if (!item) return; // a repeat: already settled
+    delete s.running[e.experimentId];
+    if (e.value !== undefined && Number.isFinite(e.value)) {
+      (s.results[item.configId] ??= {})[`${item.rung}:${item.k}`] = e.value;
+      s.counts.succeeded += 1;
+      this.afterResult(item);
+      return;
+    }
+    const failureClass = e.failure?.failureClass ?? 'crash';
+    if (failureClass === 'cancelled') s.counts.cancelled += 1;
+    else s.counts.failed += 1;
+    const key = `${item.configId}@${item.rung}:${item.k}`;
+    s.attempts[key] = (s.attempts[key] ?? 0) + 1;
+    const entry = s.configs[item.configId] as ConfigEntry;
+    let action: string;
+    if (failureClass === 'cancelled') action = 'none: cancelled';
+    else if (item.configId === BASELINE_ID) {
+      if (failureClass === 'lost' && item.attempt < 3) {
+        action = 'retry: the job or its node was lost: run it again';
+        s.counts.retried += 1;
+        s.retries.push({ configId: item.configId, rung: item.rung, k: item.k, purpose: item.purpose });
+      } else {
+        // A baseline is only ever re-run as it is (a "fixed" baseline would not be the baseline).
+        s.attempts[key] = 3;
+        action = `drop: baseline run failed (${failureClass})`;
+        const gaveUp = this.preflightSlots()
+          .filter((x) => x.rung === this.top)
+          .every(
+            ({ k }) =>
+              this.exhaustedAttempts(BASELINE_ID, this.top, k) && !this.runningFor(BASELINE_ID, this.top, k),
+          );
+        if (!this.seeds(BASELINE_ID, this.top).length && gaveUp)
+          this.effects.push({
+            type: 'fail',
+            failureType: 'BaselineFailed',
+            message: `every baseline run failed (${e.failure?.message ?? failureClass}); fix the model spec or the trainer first`,
+          });
+      }
+    } else {
+      const decision = decideByRole(this.spec, this.config(item.configId), failureClass, item.attempt);
+      if (decision.action === 'retry' && decision.delta) {
+        const fixed = this.register(
+          decision.delta,
+          entry.source,
+          'runbook',
+          `${entry.rationale} [runbook: ${decision.why}]`,
+        );
+        if (fixed.id === item.configId) {
+          // The same run again (a lost job).
+          s.counts.retried += 1;
+          s.retries.push({ configId: item.configId, rung: item.rung, k: item.k, purpose: item.purpose });
+        } else {
+          entry.closed = `failed (${failureClass}); runbook: ${decision.why}`;
+          if (fixed.fresh) {
+            s.counts.retried += 1;
+            s.queue.unshift({ configId: fixed.id, entry: item.rung === this.top ? 'top' : 'bottom' });
+          }
+        }
+      } else {
+        entry.closed = `failed (${failureClass}): ${decision.why}`;
+        s.attempts[key] = 3;
+        this.drop(item.configId, decision.why);
+      }
+      action = `${decision.action}: ${decision.why}`;
+    }
+    s.failures.push({ experimentId: e.experimentId, hypothesisId: item.configId, failureClass, action });
+    if (s.failures.length > MAX_LISTED) s.failures.shift();
+    this.effects.push({ type: 'recordRunbook', experimentId: e.experimentId, action });
+  }
+
+  private drop(id: string, why: string): void {
+    this.state.dropped.push({ hypothesisId: id, why });
+    if (this.state.dropped.length > MAX_LISTED) this.state.dropped.shift();
+  }
+
+  private afterResult(item: RunningItem): void {
+    if (item.rung < this.top) this.checkRanks(item.rung);
+    this.settleRaces();
+  }
+
+  /** Drops rung r when its ranks do not predict rung r+1's (PASHA's idea, by rank correlation). */
+  private checkRanks(rung: number): void {
+    const s = this.state;
+    if (rung !== s.bottom || rung >= this.top) return;
+    const next = rung + 1;
+    const ids = Object.keys(s.configs).filter(
+      (id) => this.value(id, rung, 0) !== undefined && this.value(id, next, 0) !== undefined,
+    );
+    if (ids.length < RANK_CHECK_PAIRS) return;
+    const rho = spearman(
+      ids.map((id) => this.value(id, rung, 0) as number),
+      ids.map((id) => this.value(id, next, 0) as number),
+    );
+    s.rankChecks[String(rung)] = rho;
+    if (Number.isFinite(rho) && rho < RANK_CHECK_MIN && s.bottom < this.top) {
+      s.bottom = next;
+      s.dropped.push({
+        hypothesisId: `rung ${s.rungs[rung]}`,
+        why: `ranks at ${this.spec.fidelity.knob}=${s.rungs[rung]} do not predict ${s.rungs[next]} (Spearman ${rho.toFixed(2)} over ${ids.length} configs): new configs start at ${s.rungs[next]}`,
+      });
+    }
+  }
+
+  /** Races at full fidelity: losers stop; a challenger ahead on all of the incumbent's seeds takes over. */
+  private settleRaces(): void {
+    const s = this.state;
+    const top = this.top;
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const id of Object.keys(s.configs)) {
+        const c = s.configs[id] as ConfigEntry;
+        if (id === s.incumbent || id === BASELINE_ID || c.closed) continue;
+        const mine = this.seeds(id, top);
+        if (!mine.length) continue;
+        const d = this.diffs(id, s.incumbent, top);
+        if (d.length < mine.length) continue; // the incumbent still owes a seed
+        const dbar = mean(d);
+        if (dbar <= 0) {
+          c.closed = `lost the race to ${s.incumbent} over ${d.length} seed(s) (${dbar.toFixed(3)} %)`;
+          continue;
+        }
+        if (mine.length >= this.seeds(s.incumbent, top).length && !this.runningFor(id, top, mine.length)) {
+          this.crown(id);
+          changed = true;
+        }
+      }
+    }
+  }
+
+  private crown(id: string): void {
+    const s = this.state;
+    const prev = s.incumbent;
+    s.incumbent = id;
+    const p = this.posteriorOf(id);
+    s.wins.push({ hypothesisId: id, gainPct: p?.raw ?? 0, phase: this.phaseNow() });
+    if (s.wins.length > MAX_LISTED) s.wins.shift();
+    // The displaced incumbent stays measured; it no longer races.
+    if (prev !== BASELINE_ID) (s.configs[prev] as ConfigEntry).closed ??= `displaced by ${id}`;
+    s.trail.push({ hypothesisId: id, experiments: s.used.experiments, gpuHours: s.used.gpuHours });
+  }
+
+  private abort(reason: string): void {
+    const s = this.state;
+    s.aborting ??= reason;
+    if (s.stage !== 'done') s.stage = 'finishing';
+    if (Object.keys(s.running).length) this.effects.push({ type: 'cancelAll' });
+  }
+
+  // ---- what to run next ---------------------------------------------------------------------
+
+  /** Moves the campaign on: plan, approval, launches into free slots, the end. */
+  private advance(): void {
+    const s = this.state;
+    if (s.stage === 'done') return;
+    const phase = this.phaseNow();
+    if (phase !== s.phase) {
+      s.phase = phase;
+      this.effects.push({ type: 'recordPhase', phase, ...(s.plan ? { plan: s.plan } : {}) });
+    }
+    if (s.stage === 'preflight' && s.evidence.status === 'received' && this.preflightDone()) {
+      if (!s.plan) {
+        this.design();
+        s.plan = this.makePlan();
+        this.effects.push({ type: 'recordPhase', phase: 'preflight', plan: s.plan });
+      }
+      if (this.input.approval.required && s.approval.status !== 'approved') {
+        if (s.approval.status !== 'waiting') {
+          s.approval.status = 'waiting';
+          this.effects.push({ type: 'awaitApproval' });
+        }
+        s.stage = 'approval';
+      } else {
+        s.stage = 'running';
+      }
+      const now = this.phaseNow();
+      if (now !== s.phase) {
+        s.phase = now;
+        this.effects.push({ type: 'recordPhase', phase: now, plan: s.plan });
+      }
+    }
+    if (
+      s.stage === 'approval' &&
+      s.approval.status === 'rejected' &&
+      s.evidence.status === 'received' &&
+      !s.plan
+    ) {
+      this.design();
+      s.plan = this.makePlan();
+      s.approval.status = 'waiting';
+      this.effects.push({ type: 'recordPhase', phase: 'preflight', plan: s.plan }, { type: 'awaitApproval' });
+    }
+    this.fill();
+    const running = Object.keys(s.running).length;
+    if (s.stage === 'finishing' && running === 0) {
+      s.stage = 'done';
+      s.phase = 'done';
+      this.effects.push({ type: 'finish', status: s.aborting ? 'aborted' : 'completed' });
+    }
+  }
+
+  private fill(): void {
+    const s = this.state;
+    if (s.aborting || s.paused || s.draining) return;
+    if (s.stage !== 'preflight' && s.stage !== 'running') return;
+    let guard = 0;
+    while (Object.keys(s.running).length < this.input.parallelism && guard++ < 64) {
+      const work = this.nextWork();
+      if (!work) break;
+      this.launch(work);
+    }
+    if (s.stage === 'running' && Object.keys(s.running).length === 0) {
+      s.stage = 'finishing';
+      s.stopReason ??=
+        this.affordable(this.cost(0)) && this.affordable(this.cost(s.bottom))
+          ? 'the search space is exhausted: no new config to try, and the answer is measured'
+          : 'the budget is spent';
+    }
+    this.maybeAskLlm();
+  }
+
+  private launch(work: { configId: string; rung: number; k: number; purpose: Purpose }): void {
+    const s = this.state;
+    const cost = this.cost(work.rung);
+    const phase = s.stage === 'preflight' && work.purpose === 'baseline' ? 'preflight' : this.spendPhase();
+    s.used = {
+      experiments: s.used.experiments + cost.experiments,
+      gpuHours: s.used.gpuHours + cost.gpuHours,
+    };
+    const p = (s.byPhase[phase] ??= { experiments: 0, gpuHours: 0 });
+    p.experiments += cost.experiments;
+    p.gpuHours += cost.gpuHours;
+    s.counts.total += 1;
+    const entry = s.configs[work.configId] as ConfigEntry;
+    entry.rung = Math.max(entry.rung, work.rung);
+    const attempt = (s.attempts[`${work.configId}@${work.rung}:${work.k}`] ?? 0) + 1;
+    const item: RunningItem = { ...work, attempt, cost, phase };
+    const experimentId = String(s.nextIndex++).padStart(4, '0');
+    s.running[experimentId] = item;
+    this.effects.push({
+      type: 'launch',
+      launch: {
+        experimentId,
+        item,
+        hypothesis: this.hypothesis(work.configId),
+        config: this.config(work.configId),
+        fidelity: s.rungs[work.rung] as number,
+        seed: this.input.seed + work.k,
+        role: work.configId === BASELINE_ID ? 'baseline' : 'candidate',
+      },
+    });
+  }
+
+  private busy(id: string, rung: number, k: number): boolean {
+    return this.value(id, rung, k) !== undefined || this.runningFor(id, rung, k);
+  }
+
+  private exhaustedAttempts(id: string, rung: number, k: number): boolean {
+    return (this.state.attempts[`${id}@${rung}:${k}`] ?? 0) >= 3;
+  }
+
+  /** The next run, by priority; only runs the budget can pay for. */
+  private nextWork(): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
+    const s = this.state;
+    const top = this.top;
+    const can = (rung: number) => this.affordable(this.cost(rung));
+    const free = (id: string, rung: number, k: number) =>
+      !this.busy(id, rung, k) && !this.exhaustedAttempts(id, rung, k);
+    // 0. Runs to repeat as they were (a lost job).
+    for (let i = 0; i < s.retries.length; i++) {
+      const r = s.retries[i] as (typeof s.retries)[number];
+      if (this.busy(r.configId, r.rung, r.k) || this.exhaustedAttempts(r.configId, r.rung, r.k)) {
+        s.retries.splice(i--, 1);
+        continue;
+      }
+      if (!can(r.rung)) continue;
+      s.retries.splice(i, 1);
+      return r;
+    }
+    // 1. Preflight: the baseline on seeds 0..R−1 at full fidelity, once at each lower rung.
+    for (const { rung, k } of this.preflightSlots())
+      if (free(BASELINE_ID, rung, k) && can(rung))
+        return { configId: BASELINE_ID, rung, k, purpose: 'baseline' };
+    if (s.stage === 'preflight' && (this.input.approval.required || s.evidence.status !== 'received')) {
+      // Without an approval gate the slots need not wait for the evidence: the design does not use it.
+      if (this.input.approval.required) return undefined;
+      if (!s.design.done) this.design();
+    }
+    // 2. Races at full fidelity: the incumbent's owed seeds, then each challenger's next seed.
+    const race = this.raceWork();
+    if (race && can(top)) return race;
+    // 3. The end: firm up the answer with paired seeds when its confirmation is undecided.
+    const confirm = this.confirmWork();
+    if (confirm && can(top)) return confirm;
+    // 4. Successive halving: promote the best 1/eta of a rung, highest rung first.
+    const promotion = this.promotionWork();
+    if (promotion && can(promotion.rung)) return promotion;
+    // 5. Queued configs (evidence, design, merges, people, the LLM), then the phase's own proposals.
+    if (this.spendPhase() === 'combination') this.merges();
+    for (let i = 0; i < s.queue.length; i++) {
+      const q = s.queue[i] as QueueItem;
+      const entry = s.configs[q.configId];
+      const rung = q.entry === 'top' ? top : s.bottom;
+      if (!entry || entry.closed || entry.rung >= rung) {
+        s.queue.splice(i--, 1);
+        continue;
+      }
+      if (!can(rung)) continue;
+      s.queue.splice(i, 1);
+      return { configId: q.configId, rung, k: 0, purpose: rung === top ? 'race' : 'screen' };
+    }
+    // 6. The phase's own proposal, at the highest rung the budget still pays for.
+    for (let r = s.bottom; r >= 0; r--) {
+      if (!can(r)) continue;
+      return this.propose(r === s.bottom ? undefined : r, can(top));
+    }
+    return undefined;
+  }
+
+  private raceWork(): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
+    const s = this.state;
+    const top = this.top;
+    const inc = s.incumbent;
+    const incSeeds = this.seeds(inc, top);
+    for (const id of Object.keys(s.configs)) {
+      const c = s.configs[id] as ConfigEntry;
+      if (id === inc || id === BASELINE_ID || c.closed) continue;
+      const mine = this.seeds(id, top);
+      if (!mine.length || Object.values(s.running).some((r) => r.configId === id && r.rung === top)) continue;
+      // The incumbent owes the seeds the challenger has.
+      for (const k of mine)
+        if (!incSeeds.includes(k) && !this.busy(inc, top, k) && !this.exhaustedAttempts(inc, top, k))
+          return { configId: inc, rung: top, k, purpose: 'race' };
+      const d = this.diffs(id, inc, top);
+      if (d.length < mine.length || mean(d) <= 0) continue;
+      const next = mine.length;
+      if (next < incSeeds.length && !this.busy(id, top, next) && !this.exhaustedAttempts(id, top, next))
+        return { configId: id, rung: top, k: next, purpose: 'race' };
+    }
+    return undefined;
+  }
+
+  /**
+   * Near the end of the budget, paired seeds for the answer and the baseline while the answer's
+   * confirmation is undecided (0.05 < P < 0.95): first the baseline catches up on the answer's
+   * seeds, then both take a new one.
+   */
+  private confirmWork(): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
+    const s = this.state;
+    if (this.spendPhase() !== 'exploitation') return undefined;
+    const top = this.top;
+    const inc = s.incumbent;
+    if (inc === BASELINE_ID) return undefined;
+    const left = this.remainingTopRuns();
+    const maxSeeds = this.input.replicates + 4;
+    const incSeeds = this.seeds(inc, top);
+    if (left > 6 && incSeeds.length >= this.input.replicates) return undefined;
+    const c = this.confirmation(inc);
+    if (c.probability <= 0.05 || (c.confirmed && c.probability >= 0.99)) return undefined;
+    const baseSeeds = this.seeds(BASELINE_ID, top);
+    for (const k of incSeeds)
+      if (
+        !baseSeeds.includes(k) &&
+        !this.busy(BASELINE_ID, top, k) &&
+        !this.exhaustedAttempts(BASELINE_ID, top, k)
+      )
+        return { configId: BASELINE_ID, rung: top, k, purpose: 'confirm' };
+    if (incSeeds.length >= maxSeeds || left < 2) return undefined;
+    const k = Math.max(-1, ...incSeeds) + 1;
+    if (!this.busy(inc, top, k)) return { configId: inc, rung: top, k, purpose: 'confirm' };
+    return undefined;
+  }
+
+  private promotionWork(): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
+    const s = this.state;
+    const top = this.top;
+    const eta = this.input.eta;
+    for (let r = top - 1; r >= s.bottom; r--) {
+      const scored = Object.keys(s.configs)
+        .filter((id) => id !== BASELINE_ID && this.value(id, r, 0) !== undefined)
+        .map((id) => ({ id, v: this.sign * (this.value(id, r, 0) as number) }))
+        .sort((a, b) => a.v - b.v || a.id.localeCompare(b.id));
+      const keep = Math.floor(scored.length / eta);
+      const base = this.value(BASELINE_ID, r, 0);
+      for (const { id, v } of scored.slice(0, keep)) {
+        const entry = s.configs[id] as ConfigEntry;
+        if (entry.closed || entry.rung > r) continue;
+        // Promotion must be earned against the baseline too: a config worse than it at this rung stays.
+        if (base !== undefined && v >= this.sign * base) continue;
+        return { configId: id, rung: r + 1, k: 0, purpose: r + 1 === top ? 'race' : 'screen' };
+      }
+    }
+    return undefined;
+  }
+
+  // ---- proposals ----------------------------------------------------------------------------
+
+  /** The space-filling start: every knob moved once from the baseline, and a Latin hypercube. */
+  private design(): void {
+    const s = this.state;
+    if (s.design.done) return;
+    s.design.done = true;
+    const random = seededRandom(mixSeed(this.input.seed, 0xde51, s.approval.feedback.length));
+    const oat = shuffle(this.space.oneAtATime({}), random);
+    const totalTop = this.remainingTopRuns();
+    const bottomCost = this.cost(s.bottom).gpuHours / this.cost(this.top).gpuHours;
+    const costRatio = Number.isFinite(bottomCost) && bottomCost > 0 ? bottomCost : 1;
+    // The design takes at most a third of the validation share.
+    const affordableStarts = Number.isFinite(totalTop)
+      ? Math.floor(
+          (totalTop * this.input.split.validation) / 3 / (s.budget.gpuHours !== undefined ? costRatio : 1),
+        )
+      : oat.length;
+    const lhsCount = Math.max(2, Math.ceil(this.space.dims.length / 2));
+    const lhs = this.space.latinHypercube(lhsCount, random);
+    const points: { config: Config; why: string }[] = [];
+    // Interleave so that a short budget still moves every knob before it fills in the cube.
+    const oatFirst = oat.map((c) => ({
+      config: c,
+      why: `design: move ${Object.keys(this.space.delta(c)).join(', ')} alone`,
+    }));
+    const cube = lhs.map((c) => ({ config: c, why: 'design: a Latin-hypercube point over every knob' }));
+    while (oatFirst.length || cube.length) {
+      points.push(...oatFirst.splice(0, 3));
+      points.push(...cube.splice(0, 1));
+    }
+    let n = 0;
+    for (const p of points) {
+      if (n >= Math.max(this.space.dims.length, affordableStarts)) break;
+      if (this.enqueue(p.config, 'planner', 'design', `planner ${p.why}`, 'bottom')) n += 1;
+    }
+  }
+
+  /** Observations for the planner: every config at its highest measured rung, history as a fading prior. */
+  observations(): Observation[] {
+    const s = this.state;
+    const out: Observation[] = [];
+    const nRungs = s.rungs.length;
+    let own = 0;
+    for (const [id, entry] of Object.entries(s.configs)) {
+      let scored = false;
+      for (let r = this.top; r >= 0 && !scored; r--) {
+        const d = this.diffs(id, BASELINE_ID, r);
+        if (!d.length && id !== BASELINE_ID) continue;
+        if (id === BASELINE_ID && this.value(id, r, 0) === undefined) continue;
+        out.push({
+          config: this.config(id),
+          score: id === BASELINE_ID ? 0 : mean(d),
+          weight: 0.4 + (0.6 * (r + 1)) / nRungs,
+        });
+        scored = true;
+        own += 1;
+      }
+      if (!scored && entry.closed?.startsWith('failed')) {
+        out.push({ config: this.config(id), score: -Infinity, weight: 1 });
+      }
+    }
+    const finite = out.filter((o) => Number.isFinite(o.score));
+    const worst = finite.length ? Math.min(...finite.map((o) => o.score)) - 1 : -1;
+    for (const o of out) if (!Number.isFinite(o.score)) o.score = worst;
+    const fade = 8 / (8 + own);
+    for (const p of s.evidence.prior) out.push({ ...p, weight: (p.weight ?? 0.5) * fade });
+    return out;
+  }
+
+  private pendingConfigs(): Config[] {
+    const s = this.state;
+    return [
+      ...Object.values(s.running).map((r) => this.config(r.configId)),
+      ...s.queue.map((q) => this.config(q.configId)),
+    ];
+  }
+
+  private propose(
+    rungOverride?: number,
+    topAffordable = true,
+  ): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
+    const s = this.state;
+    const phase = this.spendPhase();
+    const random = seededRandom(mixSeed(this.input.seed, 0x9a11, s.proposals++));
+    const obs = this.observations();
+    const pending = this.pendingConfigs();
+    if (rungOverride === undefined && phase === 'exploitation' && topAffordable) {
+      const local = this.localMove(obs, pending, random);
+      if (local) return { configId: local, rung: this.top, k: 0, purpose: 'race' };
+    }
+    const planner = new TpePlanner(this.space);
+    const [config] = planner.propose(obs, pending, 1, random);
+    if (!config) return undefined;
+    const how =
+      obs.length < 6
+        ? 'a random point while the model has little data'
+        : `TPE pick over ${obs.length} observations`;
+    const { id, fresh } = this.register(config, 'planner', 'model', `planner: ${how}`);
+    if (!fresh) return undefined;
+    const rung = rungOverride ?? s.bottom;
+    return { configId: id, rung, k: 0, purpose: rung === this.top ? 'race' : 'screen' };
+  }
+
+  /** Merges of the best distinct configs (their best rung's gain), queued to race at full fidelity. */
+  private merges(): void {
+    const s = this.state;
+    const ranked = Object.keys(s.configs)
+      .filter((id) => id !== BASELINE_ID && !s.configs[id]?.closed?.startsWith('failed'))
+      .flatMap((id) => {
+        for (let r = this.top; r >= 0; r--) {
+          const d = this.diffs(id, BASELINE_ID, r);
+          if (d.length) return [{ id, rung: r, gain: mean(d) }];
+        }
+        return [];
+      })
+      .filter((x) => x.gain > 0)
+      .sort((a, b) => b.rung - a.rung || b.gain - a.gain);
+    const picked: string[] = [];
+    for (const x of ranked) {
+      if (picked.length >= TOP_MERGES) break;
+      const knobs = Object.keys(s.configs[x.id]?.delta ?? {});
+      // Distinct: a config whose knobs are all already covered by a better pick adds nothing to a merge.
+      const covered = new Set(picked.flatMap((id) => Object.keys(s.configs[id]?.delta ?? {})));
+      if (knobs.every((k) => covered.has(k))) continue;
+      picked.push(x.id);
+    }
+    const sets: string[][] = [];
+    for (let i = 0; i < picked.length; i++)
+      for (let j = i + 1; j < picked.length; j++) sets.push([picked[i] as string, picked[j] as string]);
+    if (picked.length > 2) sets.push([...picked]);
+    for (const ids of sets) {
+      const key = ids.join('+');
+      if (s.merged.includes(key)) continue;
+      s.merged.push(key);
+      const delta: Config = {};
+      for (const id of ids) for (const [k, v] of Object.entries(s.configs[id]?.delta ?? {})) delta[k] ??= v;
+      this.enqueue(delta, 'planner', 'merge', `combine: ${ids.join(' + ')}`, 'top');
+    }
+  }
+
+  /** A local move around the incumbent, the best of several by the planner's l(x)/g(x). */
+  private localMove(obs: Observation[], pending: Config[], random: () => number): string | undefined {
+    const s = this.state;
+    const centre = this.config(s.incumbent);
+    const planner = new TpePlanner(this.space);
+    const seen = new Set([...Object.keys(s.configs)]);
+    const candidates: Config[] = [];
+    for (let i = 0; i < LOCAL_CANDIDATES * 3 && candidates.length < LOCAL_CANDIDATES; i++) {
+      const c = this.space.perturb(centre, random, 0.12);
+      const k = this.space.key(c);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      candidates.push(c);
+    }
+    const best = planner.rank(obs, pending, candidates)[0];
+    if (!best) return undefined;
+    const moved = Object.keys(best)
+      .filter((k) => best[k] !== centre[k])
+      .map((k) => `${k} ${String(centre[k])} → ${String(best[k])}`)
+      .join(', ');
+    const { id, fresh } = this.register(best, 'planner', 'local', `refine the incumbent: ${moved}`);
+    return fresh ? id : undefined;
+  }
+
+  private maybeAskLlm(): void {
+    const s = this.state;
+    const phase = this.phaseNow();
+    if (s.stage !== 'running' || s.llm.inFlight || s.aborting || s.paused || s.draining) return;
+    if (phase !== 'validation' && phase !== 'combination') return;
+    if (s.llm.calls >= Math.max(0, this.input.llm.maxCalls - 1)) return;
+    // A bounded share: the LLM proposes at most a quarter of the configs the campaign tries.
+    const tried = Object.keys(s.configs).length;
+    if (s.llm.proposed > 0.25 * tried || s.queue.some((q) => s.configs[q.configId]?.origin === 'llm')) return;
+    if (tried < 8) return;
+    s.llm.calls += 1;
+    s.llm.inFlight = true;
+    this.effects.push({ type: 'askLlm', request: this.llmRequest(phase) });
+  }
+
+  private llmRequest(phase: Phase): LlmRequest {
+    const s = this.state;
+    const rows = Object.keys(s.configs)
+      .filter((id) => id !== BASELINE_ID)
+      .flatMap((id) => {
+        for (let r = this.top; r >= 0; r--) {
+          const d = this.diffs(id, BASELINE_ID, r);
+          if (d.length)
+            return [
+              {
+                delta: s.configs[id]?.delta ?? {},
+                gainPct: Number(mean(d).toFixed(3)),
+                fidelity: s.rungs[r] as number,
+                runs: d.length,
+              },
+            ];
+        }
+        return [];
+      })
+      .sort((a, b) => b.fidelity - a.fidelity || b.gainPct - a.gainPct);
+    const inc = this.posteriorOf(s.incumbent);
+    return {
+      round: s.llm.calls,
+      count: 3,
+      incumbent: { delta: s.configs[s.incumbent]?.delta ?? {}, gainPct: Number((inc?.raw ?? 0).toFixed(3)) },
+      best: rows.slice(0, 8),
+      worst: rows.slice(-5).map(({ delta, gainPct, fidelity }) => ({ delta, gainPct, fidelity })),
+      tried: Object.keys(s.configs).length,
+      excludeKnobs: s.excludedKnobs,
+      phase,
+    };
+  }
+
+  // ---- views --------------------------------------------------------------------------------
+
+  result(campaignId: string, status: CampaignResult['status'], reason?: string): CampaignResult {
+    const s = this.state;
+    const a = this.answer();
+    const top = this.top;
+    const base = this.seeds(BASELINE_ID, top).map((k) => this.value(BASELINE_ID, top, k) as number);
+    const best = this.seeds(a.hypothesisId, top).map((k) => this.value(a.hypothesisId, top, k) as number);
+    const h = this.hypothesis(a.hypothesisId);
+    return {
+      campaignId,
+      model: this.spec.name,
+      status,
+      ...(reason ? { reason } : {}),
+      metric: this.spec.metric.primary,
+      direction: this.spec.metric.direction,
+      fidelity: s.rungs[top] as number,
+      baseline: { value: base.length ? mean(base) : NaN, replicates: base.length },
+      best: {
+        hypothesisId: h.id,
+        source: h.source,
+        config: this.config(h.id),
+        delta: h.delta,
+        value: best.length ? mean(best) : NaN,
+        replicates: best.length,
+      },
+      gainPct: a.gainPct,
+      gainCi: { low: a.low, high: a.high },
+      significant: a.confirmed,
+      confirmed: a.confirmed,
+      probability: a.probability,
+      minGainPct: this.input.minGainPct,
+      wins: s.wins,
+      ...(a.hypothesisId !== BASELINE_ID && !a.confirmed
+        ? { unconfirmed: { hypothesisId: a.hypothesisId, gainPct: a.gainPct, low: a.low, high: a.high } }
+        : {}),
+      experiments: s.counts,
+      budget: { limit: s.budget, used: s.used, byPhase: s.byPhase },
+      spentPct: Number((this.spentShare() * 100).toFixed(2)),
+      ...(s.stopReason ? { stopReason: s.stopReason } : {}),
+      answerTrail: s.trail.map((t) => ({ ...t, delta: s.configs[t.hypothesisId]?.delta ?? {} })),
+      split: this.input.split,
+      failures: s.failures,
+      rungs: s.rungs,
+    };
+  }
+
+  /** Top of the leaderboard: configs at their highest rung, by gain over the baseline there. */
+  leaderboard(
+    limit: number,
+  ): { hypothesisId: string; source: string; fidelity: number; n: number; gainPct: number; value: number }[] {
+    const s = this.state;
+    const rows = Object.keys(s.configs)
+      .filter((id) => id !== BASELINE_ID)
+      .flatMap((id) => {
+        for (let r = this.top; r >= 0; r--) {
+          const d = this.diffs(id, BASELINE_ID, r);
+          if (!d.length) continue;
+          const vals = this.seeds(id, r).map((k) => this.value(id, r, k) as number);
+          return [
+            {
+              hypothesisId: id,
+              source: s.configs[id]?.source ?? '?',
+              fidelity: s.rungs[r] as number,
+              n: d.length,
+              gainPct: mean(d),
+              value: mean(vals),
+            },
+          ];
+        }
+        return [];
+      });
+    return rows.sort((a, b) => b.fidelity - a.fidelity || b.gainPct - a.gainPct).slice(0, limit);
+  }
+
+  markdown(): string {
+    const s = this.state;
+    const b = s.budget;
+    const a = this.answer();
+    const budget = [
+      b.experiments !== undefined
+        ? `${s.used.experiments}/${b.experiments} experiments`
+        : `${s.used.experiments} experiments`,
+      b.gpuHours !== undefined
+        ? `${s.used.gpuHours.toFixed(3)}/${b.gpuHours} GPU-h`
+        : `${s.used.gpuHours.toFixed(3)} GPU-h`,
+    ].join(', ');
+    const rows = this.leaderboard(10).map(
+      (r, i) =>
+        `| ${i + 1} | ${r.hypothesisId} | ${r.source} | ${r.fidelity} | ${r.n} | ${r.value.toFixed(5)} | ${r.gainPct.toFixed(2)}% |`,
+    );
+    const table = rows.length
+      ? [
+          `| # | hypothesis | source | fidelity | runs | ${this.spec.metric.primary} | gain |`,
+          '|---|---|---|---|---|---|---|',
+          ...rows,
+        ].join('\n')
+      : '_No results yet._';
+    const flags = [
+      s.paused ? '**PAUSED**' : '',
+      s.approval.status === 'waiting' ? '**waiting for plan approval**' : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+    return [
+      `**Phase:** ${s.phase} (${s.stage}) ${flags}`.trim(),
+      `**Budget used:** ${budget} · **running:** ${Object.keys(s.running).length} · **answer:** ${a.hypothesisId} (${a.gainPct.toFixed(2)}%, ${a.confirmed ? 'confirmed' : 'not confirmed'}) · **failed:** ${s.counts.failed}`,
+      '',
+      table,
+    ].join('\n');
+  }
+
+  /** The knobs a runbook fix would need, for the plan's notes. */
+  runbookNotes(): string[] {
+    const notes: string[] = [];
+    if (!knobsWithRole(this.spec, 'batch_size').length && !knobsWithRole(this.spec, 'capacity').length)
+      notes.push(
+        'no knob declares role "batch_size" or "capacity": an out-of-memory job is dropped, not fixed',
+      );
+    if (!knobsWithRole(this.spec, 'learning_rate').length)
+      notes.push('no knob declares role "learning_rate": a loss explosion is dropped, not fixed');
+    return notes;
+  }
+}
+
+/** The reducer form: applies `event` to `state` (in place) and returns the effects to carry out. */
+export function nextAction(
+  state: CampaignState,
+  event: CampaignEvent,
+  ctx: { spec: ModelSpec; input: CampaignSettings },
+): Effect[] {
+  return new CampaignMachine(state, ctx.spec, ctx.input).handle(event);
+}
