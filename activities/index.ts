@@ -11,7 +11,17 @@ import { ClusterUnavailableError, type Clusters } from '../src/cluster/registry'
 import { InvalidInputError } from '../src/core/errors';
 import type { ClusterSettings, ModelSpec } from '../src/core/model-spec';
 import { readModelSpec, UnknownModelError } from '../src/models';
-import type { HypothesisEngine, MergeRequest, RefineRequest, SlateRequest } from '../src/engine';
+import type {
+  EvidenceActivityRequest,
+  HypothesisEngine,
+  MergeRequest,
+  RefineRequest,
+  SlateRequest,
+} from '../src/engine';
+import type { LlmBudget } from '../src/engine/llm';
+import type { LlmRequest } from '../src/core/campaign/machine';
+import type { Evidence } from '../src/core/campaign/state';
+import { hypothesisId } from '../src/core/search/space';
 import { writeTrackRecord } from '../src/engine/history';
 import { writeCampaignReport } from '../src/report';
 import type { ExperimentOutcome, ExperimentRequest, Hypothesis } from '../src/core/types';
@@ -132,6 +142,45 @@ export function createActivities(deps: ActivityDeps) {
       const slate = await deps.engine.proposeSlate(req);
       await store.recordHypotheses(req.campaignId, slate, 'slate');
       return slate;
+    },
+
+    /** Campaigns since v2: history, research and LLM evidence for the plan; its hypotheses are recorded. */
+    async gatherEvidence(
+      req: EvidenceActivityRequest,
+    ): Promise<{ evidence: Evidence; llmAvailable: boolean }> {
+      const r = await deps.engine.gatherEvidence(req);
+      await store.recordHypotheses(
+        req.campaignId,
+        r.evidence.hypotheses.map((h) => ({
+          id: hypothesisId(h.delta),
+          source: h.source,
+          rationale: h.rationale,
+          delta: h.delta,
+        })),
+        'slate',
+      );
+      return r;
+    },
+
+    /** Campaigns since v2: the LLM's proposals from the optimizer's state, recorded. */
+    async askLlm(req: {
+      campaignId: string;
+      spec: ModelSpec;
+      request: LlmRequest;
+      llmBudget: LlmBudget;
+    }): Promise<Evidence['hypotheses']> {
+      const picks = await deps.engine.llmSuggest(req);
+      await store.recordHypotheses(
+        req.campaignId,
+        picks.map((h) => ({
+          id: hypothesisId(h.delta),
+          source: h.source,
+          rationale: h.rationale,
+          delta: h.delta,
+        })),
+        'slate',
+      );
+      return picks;
     },
 
     /** Which validated wins to merge; empty means the campaign's own rule. */

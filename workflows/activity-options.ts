@@ -6,3 +6,17 @@ export const QUICK_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
 };
+
+/**
+ * Evidence and LLM calls (history queries, card search, a local model that answers in seconds to a
+ * minute): a longer limit and a few attempts; a campaign that gets no evidence plans without it.
+ */
+export const EVIDENCE_ACTIVITY: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  retry: {
+    initialInterval: '2 seconds',
+    maximumInterval: '30 seconds',
+    backoffCoefficient: 2,
+    maximumAttempts: 3,
+  },
+};

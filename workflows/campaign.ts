@@ -1,33 +1,17 @@
 /**
- * The campaign workflow: a thin shell around `Campaign` (src/core/campaign-state.ts). It runs each
- * step's experiments as child workflows through the GPU pool, hibernates while they train, obeys
- * the ops team's messages, and continues-as-new at phase boundaries with a compact state.
+ * The campaign workflow: a thin shell that carries out the effects of the campaign's state machine
+ * (src/core/campaign/machine.ts) — training runs as child workflows, evidence and LLM calls as
+ * activities — feeds it every result and message as an event, hibernates in between, and
+ * continues-as-new with the compact state when Temporal suggests it.
  *
  *   temporal workflow start --type campaign --task-queue rea --workflow-id ctr-1 \
- *     --input '{"model": "synthetic-ctr", "budget": {"experiments": 40}}'
+ *     --input '{"model": "synthetic-ctr", "budget": {"gpuHours": 0.5}}'
  */
-import {
-  ActivityFailure,
-  allHandlersFinished,
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  ContinueAsNew,
-  continueAsNew,
-  defineQuery,
-  defineSignal,
-  defineUpdate,
-  executeChild,
-  isCancellation,
-  patched,
-  proxyActivities,
-  setCurrentDetails,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import * as wf from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { QUICK_ACTIVITY } from './activity-options';
+import { EVIDENCE_ACTIVITY, QUICK_ACTIVITY } from './activity-options';
+import { campaignV1, type CarriedCampaignV1 } from './campaign-v1';
+import type { experiment, ExperimentInput } from './experiment';
 import {
   fidelityLevels,
   inputProblemsAgainstSpec,
@@ -36,96 +20,76 @@ import {
   type CampaignSettings,
 } from '../src/core/campaign-input';
 import {
-  BASELINE_ID,
-  Campaign,
-  initialState,
-  type ApprovalStatus,
-  type CampaignState,
-  type Plan,
-  type Step,
-  type WorkItem,
-} from '../src/core/campaign-state';
+  CampaignMachine,
+  fidelityLadder,
+  type AnswerView,
+  type CampaignEvent,
+  type Effect,
+} from '../src/core/campaign/machine';
+import { initialState, type CampaignState, type Plan } from '../src/core/campaign/state';
 import { InvalidInputError, parseOrThrow } from '../src/core/errors';
-import {
-  abortSchema,
-  addHypothesisSchema,
-  campaignMessages,
-  EXPERIMENT_WORKFLOW,
-  rejectPlanSchema,
-  searchAttributes,
-  setBudgetSchema,
-  statusQueryName,
-  type AddHypothesis,
-  type RejectPlan,
-} from '../src/core/messages';
+import * as msg from '../src/core/messages';
 import { configProblems, type ModelSpec } from '../src/core/model-spec';
-import { decide } from '../src/core/runbook';
-import type { CampaignResult, ExperimentRequest, ExperimentResult, Phase, Spend } from '../src/core/types';
-import type { experiment, ExperimentInput } from './experiment';
+import { BASELINE_ID } from '../src/core/search/space';
+import type { CampaignResult, Phase, Spend } from '../src/core/types';
 
-const {
-  loadModelSpec,
-  recordCampaignStarted,
-  recordCampaignPhase,
-  recordCampaignFinished,
-  recordRunbookAction,
-  proposeHypotheses,
-  proposeRefinements,
-  proposeMerges,
-  writeCampaignReport,
-} = proxyActivities<Activities>(QUICK_ACTIVITY);
+const act = wf.proxyActivities<Activities>(QUICK_ACTIVITY);
+const slow = wf.proxyActivities<Activities>(EVIDENCE_ACTIVITY);
 
 export interface CampaignStatus {
   phase: Phase;
-  step: Step;
+  stage: CampaignState['stage'];
   paused: boolean;
   aborting?: string;
-  approval: { status: ApprovalStatus; feedback: string[] };
+  approval: CampaignState['approval'];
   plan?: Plan;
-  budget: { limit: Budget; used: Spend; byPhase: Record<string, Spend>; split: CampaignSettings['split'] };
-  best?: {
-    hypothesisId: string;
-    gainPct: number;
-    ciLow: number;
-    ciHigh: number;
-    fidelity: number;
-    runs: number;
+  budget: {
+    limit: Budget;
+    used: Spend;
+    byPhase: Record<string, Spend>;
+    split: CampaignSettings['split'];
+    spentPct: number;
   };
-  running: { experimentId: string; hypothesisId: string; fidelity: number }[];
-  pending: number;
+  answer: AnswerView;
+  incumbent: string;
+  rungs: number[];
+  running: { experimentId: string; hypothesisId: string; fidelity: number; seed: number; purpose: string }[];
+  queued: number;
   wins: CampaignState['wins'];
-  leaderboard: ReturnType<Campaign['leaderboard']>;
+  leaderboard: ReturnType<CampaignMachine['leaderboard']>;
   experiments: CampaignState['counts'];
   run: number;
 }
 
-export const statusQuery = defineQuery<CampaignStatus>(statusQueryName);
-const m = campaignMessages;
-export const approvePlanUpdate = defineUpdate<{ approved: true; round: number }, [unknown?]>(m.approvePlan);
-export const rejectPlanUpdate = defineUpdate<{ rejected: true; round: number }, [RejectPlan]>(m.rejectPlan);
-export const setBudgetUpdate = defineUpdate<Budget, [Budget]>(m.setBudget);
-export const addHypothesisUpdate = defineUpdate<{ hypothesisId: string }, [AddHypothesis]>(m.addHypothesis);
-export const pauseSignal = defineSignal(m.pause);
-export const resumeSignal = defineSignal(m.resume);
-export const abortSignal = defineSignal<[{ reason?: string }?]>(m.abort);
+export const statusQuery = wf.defineQuery<CampaignStatus>(msg.statusQueryName);
+const m = msg.campaignMessages;
+export const approvePlanUpdate = wf.defineUpdate<{ approved: true; round: number }, [unknown?]>(
+  m.approvePlan,
+);
+export const rejectPlanUpdate = wf.defineUpdate<{ rejected: true; round: number }, [msg.RejectPlan]>(
+  m.rejectPlan,
+);
+export const setBudgetUpdate = wf.defineUpdate<Budget, [Budget]>(m.setBudget);
+export const addHypothesisUpdate = wf.defineUpdate<{ hypothesisId: string }, [msg.AddHypothesis]>(
+  m.addHypothesis,
+);
+export const pauseSignal = wf.defineSignal(m.pause);
+export const resumeSignal = wf.defineSignal(m.resume);
+export const abortSignal = wf.defineSignal<[{ reason?: string }?]>(m.abort);
 
-/** What a run hands to the next one at continue-as-new. */
+/** What a run hands to the next at continue-as-new. */
 export interface CarriedCampaign {
   state: CampaignState;
   spec: ModelSpec;
 }
 
 const CAMPAIGN_ID = /^[A-Za-z0-9._-]{1,150}$/;
-
-function refuse(message: string, fields: string[]): never {
-  throw ApplicationFailure.nonRetryable(message, 'InvalidCampaignInput', { fields });
-}
-
-/** Update validators throw this; the caller sees the message, and nothing changes. */
-function invalid(message: string): never {
-  throw ApplicationFailure.nonRetryable(message, 'InvalidMessage');
-}
-
+const refuse = (message: string, fields: string[]): never => {
+  throw wf.ApplicationFailure.nonRetryable(message, 'InvalidCampaignInput', { fields });
+};
+const invalid = (message: string): never => {
+  throw wf.ApplicationFailure.nonRetryable(message, 'InvalidMessage');
+};
 function parseMessage<T>(parse: () => T): T {
   try {
     return parse();
@@ -135,7 +99,13 @@ function parseMessage<T>(parse: () => T): T {
   }
 }
 
-export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Promise<CampaignResult> {
+export async function campaign(
+  rawInput: unknown,
+  carried?: CarriedCampaign | CarriedCampaignV1,
+): Promise<CampaignResult> {
+  // Campaigns started before v2 finish as they began (their histories carry no v2 marker).
+  if (carried ? carried.state.version !== 2 : !wf.patched('campaign-v2'))
+    return campaignV1(rawInput, carried as CarriedCampaignV1 | undefined);
   let input: CampaignSettings;
   try {
     input = parseCampaignInput(rawInput);
@@ -143,448 +113,337 @@ export async function campaign(rawInput: unknown, carried?: CarriedCampaign): Pr
     if (err instanceof InvalidInputError) refuse(err.message, err.fields);
     throw err;
   }
-  const { workflowId: campaignId, firstExecutionRunId } = workflowInfo();
-  if (!CAMPAIGN_ID.test(campaignId)) {
+  const { workflowId: campaignId, firstExecutionRunId } = wf.workflowInfo();
+  if (!CAMPAIGN_ID.test(campaignId))
     refuse(`workflow id "${campaignId}" is not a valid campaign id (A-Z, a-z, 0-9, . _ -; at most 150)`, [
       'workflowId',
     ]);
-  }
   // The spec is read once and carried, so that an edit of the file never changes a running campaign.
-  const spec =
-    carried?.spec ??
-    (await loadModelSpec(input.model).catch((err: unknown) => {
-      // Surface the activity's own refusal as the campaign's failure, so the CLI shows the field.
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-        throw ApplicationFailure.nonRetryable(
-          err.cause.message,
-          err.cause.type,
-          ...(err.cause.details ?? []),
-        );
-      }
-      throw err;
-    }));
+  const spec = (carried as CarriedCampaign | undefined)?.spec ?? (await loadSpec(input.model));
   const problems = inputProblemsAgainstSpec(input, spec);
   if (problems.length) refuse(`campaign input is invalid: ${problems.join('; ')}`, ['fidelity']);
-
-  const levels = fidelityLevels(input, spec);
-  const c = new Campaign(carried?.state ?? initialState(input), spec, input, levels);
-  const state = c.state;
-  const running = new Map<string, WorkItem>();
-  const childScopes = new Map<string, CancellationScope>();
-  const inflight = new Set<Promise<void>>();
-  let aborting: string | undefined;
+  const rungs = fidelityLadder(fidelityLevels(input, spec), input.eta, input.budget);
+  const state = (carried as CarriedCampaign | undefined)?.state ?? initialState(input, rungs);
+  state.draining = false;
+  const c = new CampaignMachine(state, spec, input);
+  const events: CampaignEvent[] = [{ type: 'start' }];
+  const scopes = new Map<string, wf.CancellationScope>();
+  const pending = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+  };
   let startedThisRun = 0;
+  let result: CampaignResult | undefined;
 
   // ---- messages -----------------------------------------------------------------------------
-  setHandler(statusQuery, () => {
-    const best =
-      state.bestId === BASELINE_ID
-        ? undefined
-        : c.leaderboard(1000).find((r) => r.hypothesisId === state.bestId);
-    const g = best && c.gain(best.hypothesisId, best.fidelity);
-    return {
-      phase: c.phase,
-      step: state.step,
-      paused: state.paused,
-      ...(aborting ? { aborting } : {}),
-      approval: state.approval,
-      ...(state.plan ? { plan: state.plan } : {}),
-      budget: { limit: state.budget, used: state.used, byPhase: state.byPhase, split: input.split },
-      ...(best && g
-        ? {
-            best: {
-              hypothesisId: best.hypothesisId,
-              gainPct: g.gainPct,
-              ciLow: g.low,
-              ciHigh: g.high,
-              fidelity: best.fidelity,
-              runs: g.n,
-            },
-          }
-        : {}),
-      running: [...running].map(([experimentId, item]) => ({
-        experimentId,
-        hypothesisId: item.hypothesisId,
-        fidelity: item.fidelity,
-      })),
-      pending: state.pending.length,
-      wins: state.wins,
-      leaderboard: c.leaderboard(10),
-      experiments: state.counts,
-      run: state.runs,
-    };
-  });
-
-  const waitingForApproval = () => {
-    if (state.step !== 'plan' || state.approval.status !== 'waiting' || !state.plan) {
+  wf.setHandler(statusQuery, () => ({
+    phase: state.phase,
+    stage: state.stage,
+    paused: state.paused,
+    ...(state.aborting ? { aborting: state.aborting } : {}),
+    approval: state.approval,
+    ...(state.plan ? { plan: state.plan } : {}),
+    budget: {
+      limit: state.budget,
+      used: state.used,
+      byPhase: state.byPhase,
+      split: input.split,
+      spentPct: c.spentShare() * 100,
+    },
+    answer: c.answer(),
+    incumbent: state.incumbent,
+    rungs: state.rungs,
+    running: Object.entries(state.running).map(([id, r]) => ({
+      experimentId: `${campaignId}.e${id}`,
+      hypothesisId: r.configId,
+      fidelity: state.rungs[r.rung] as number,
+      seed: input.seed + r.k,
+      purpose: r.purpose,
+    })),
+    queued: state.queue.length,
+    wins: state.wins,
+    leaderboard: c.leaderboard(10),
+    experiments: state.counts,
+    run: state.runs,
+  }));
+  const waiting = () => {
+    if (state.approval.status !== 'waiting')
       invalid(
-        `no plan is waiting for approval (the campaign is in ${c.phase}/${state.step}, approval ${state.approval.status})`,
+        `no plan is waiting for approval (the campaign is in ${state.phase}/${state.stage}, approval ${state.approval.status})`,
       );
-    }
   };
-  setHandler(
+  wf.setHandler(
     approvePlanUpdate,
     (_note?: unknown) => {
-      state.approval.status = 'approved';
+      events.push({ type: 'approve' });
       return { approved: true as const, round: state.plan?.round ?? 1 };
     },
-    { validator: (_note?: unknown) => waitingForApproval() },
+    { validator: (_note?: unknown) => waiting() },
   );
-  setHandler(
+  wf.setHandler(
     rejectPlanUpdate,
     (raw) => {
-      const { feedback, excludeKnobs } = rejectPlanSchema.parse(raw);
-      state.approval = { status: 'rejected', feedback: [...state.approval.feedback, feedback] };
-      state.excludedKnobs = [...new Set([...state.excludedKnobs, ...excludeKnobs])];
+      const { feedback, excludeKnobs } = msg.rejectPlanSchema.parse(raw);
+      events.push({ type: 'reject', feedback, excludeKnobs });
       return { rejected: true as const, round: state.plan?.round ?? 1 };
     },
     {
       validator: (raw) => {
-        waitingForApproval();
-        const { excludeKnobs } = parseMessage(() => parseOrThrow(rejectPlanSchema, raw, 'rejectPlan'));
+        waiting();
+        const { excludeKnobs } = parseMessage(() => parseOrThrow(msg.rejectPlanSchema, raw, 'rejectPlan'));
         const unknown = excludeKnobs.filter((k) => !(k in spec.knobs));
         if (unknown.length)
           invalid(`rejectPlan is invalid: excludeKnobs: unknown knobs ${unknown.join(', ')}`);
       },
     },
   );
-  setHandler(
+  wf.setHandler(
     setBudgetUpdate,
     (raw) => {
-      state.budget = setBudgetSchema.parse(raw);
-      publish();
-      return state.budget;
+      const budget = msg.setBudgetSchema.parse(raw);
+      events.push({ type: 'setBudget', budget });
+      return budget;
     },
     {
       validator: (raw) => {
-        const next = parseMessage(() => parseOrThrow(setBudgetSchema, raw, 'setBudget'));
-        const problems = c.budgetProblems(next);
+        const problems = c.budgetProblems(
+          parseMessage(() => parseOrThrow(msg.setBudgetSchema, raw, 'setBudget')),
+        );
         if (problems.length) invalid(`setBudget is invalid: ${problems.join('; ')}`);
       },
     },
   );
-  setHandler(
+  wf.setHandler(
     addHypothesisUpdate,
     (raw) => {
-      const { delta, rationale } = addHypothesisSchema.parse(raw);
-      const h = c.register({ id: '', source: 'human', rationale, delta });
-      // Into the running step's work at its fidelity; before the screen, into the screen's slate.
-      if (state.prepared && state.step !== 'plan' && state.step !== 'report' && state.step !== 'baseline') {
-        const fidelity = c.stepFidelity(state.step);
-        state.pending.push({ hypothesisId: h.id, role: 'candidate', fidelity, seed: input.seed, attempt: 1 });
-      } else {
-        state.humanQueue.push(h.id);
-      }
-      publish();
-      return { hypothesisId: h.id };
+      const { delta, rationale } = msg.addHypothesisSchema.parse(raw);
+      events.push({ type: 'addHypothesis', delta, rationale });
+      return { hypothesisId: c.idOf(delta) };
     },
     {
       validator: (raw) => {
-        const { delta } = parseMessage(() => parseOrThrow(addHypothesisSchema, raw, 'addHypothesis'));
+        const { delta } = parseMessage(() => parseOrThrow(msg.addHypothesisSchema, raw, 'addHypothesis'));
         const problems = configProblems(spec, delta);
         if (problems.length)
           invalid(`addHypothesis is invalid: ${problems.map((p) => `delta.${p}`).join('; ')}`);
         const id = c.idOf(delta);
         if (id === BASELINE_ID)
           invalid(
-            'addHypothesis is invalid: delta: expected at least one knob that differs from the baseline',
+            'addHypothesis is invalid: delta: expected at least one knob that differs from the baseline (knobs inactive under the others do not count)',
           );
-        if (c.phase === 'done') invalid('addHypothesis: the campaign is finishing');
-        // Ids are derived from the delta with sorted keys, so key order cannot hide a repeat.
-        if (state.hypotheses[id]) invalid(`addHypothesis: "${id}" is already part of this campaign`);
+        if (state.stage === 'finishing' || state.stage === 'done')
+          invalid('addHypothesis: the campaign is finishing');
+        if (state.configs[id]) invalid(`addHypothesis: "${id}" is already part of this campaign`);
       },
     },
   );
-  setHandler(pauseSignal, () => {
-    state.paused = true;
-    publish();
-  });
-  setHandler(resumeSignal, () => {
-    state.paused = false;
-    publish();
-  });
-  setHandler(abortSignal, (raw) => {
-    aborting ??= abortSchema.safeParse(raw ?? {}).data?.reason ?? 'aborted by an operator';
-    for (const scope of childScopes.values()) scope.cancel();
-  });
+  wf.setHandler(pauseSignal, () => void events.push({ type: 'pause' }));
+  wf.setHandler(resumeSignal, () => void events.push({ type: 'resume' }));
+  wf.setHandler(
+    abortSignal,
+    (raw) =>
+      void events.push({
+        type: 'abort',
+        reason: msg.abortSchema.safeParse(raw ?? {}).data?.reason ?? 'aborted by an operator',
+      }),
+  );
 
-  // ---- visibility ---------------------------------------------------------------------------
+  // ---- effects ------------------------------------------------------------------------------
   const published: { phase?: string; gain?: number; used?: number } = {};
   function publish(): void {
-    // Older runs published only validated wins' gains, so a best found in exploitation showed 0.
-    const best = patched('best-gain-attribute')
-      ? Number(c.bestGainPct().toFixed(4))
-      : state.bestId === BASELINE_ID
-        ? 0
-        : (state.wins.find((w) => w.hypothesisId === state.bestId)?.gainPct ?? 0);
+    const gain = Number(c.answer().gainPct.toFixed(4));
     const updates = [];
-    if (published.phase !== c.phase) updates.push({ key: searchAttributes.phase, value: c.phase });
-    if (published.gain !== best) updates.push({ key: searchAttributes.bestGainPct, value: best });
+    if (published.phase !== state.phase)
+      updates.push({ key: msg.searchAttributes.phase, value: state.phase });
+    if (published.gain !== gain) updates.push({ key: msg.searchAttributes.bestGainPct, value: gain });
     if (published.used !== state.used.experiments)
-      updates.push({ key: searchAttributes.budgetUsed, value: state.used.experiments });
-    if (updates.length) upsertSearchAttributes(updates);
-    Object.assign(published, { phase: c.phase, gain: best, used: state.used.experiments });
-    setCurrentDetails(c.markdown(running.size));
+      updates.push({ key: msg.searchAttributes.budgetUsed, value: state.used.experiments });
+    if (updates.length) wf.upsertSearchAttributes(updates);
+    Object.assign(published, { phase: state.phase, gain, used: state.used.experiments });
+    wf.setCurrentDetails(c.markdown());
   }
 
-  // ---- experiments --------------------------------------------------------------------------
-  function launch(item: WorkItem): void {
-    const costGpuHours = c.reserve(item.fidelity);
-    startedThisRun += 1;
-    const experimentId = `${campaignId}.e${String(state.nextIndex++).padStart(4, '0')}`;
-    const hypothesis = c.hypothesis(item.hypothesisId);
-    const request: ExperimentRequest = {
-      campaignId,
-      experimentId,
-      model: spec.name,
-      phase: c.phase,
-      role: item.role,
-      attempt: item.attempt,
-      costGpuHours,
-      hypothesis,
-      config: c.config(hypothesis.id),
-      fidelity: item.fidelity,
-      seed: item.seed,
-      pollIntervalSec: input.pollIntervalSec,
-    };
-    const scope = new CancellationScope();
-    childScopes.set(experimentId, scope);
-    running.set(experimentId, item);
-    const done: Promise<void> = scope
-      .run(() =>
-        executeChild<typeof experiment>(EXPERIMENT_WORKFLOW, {
-          args: [{ request, spec } satisfies ExperimentInput],
-          workflowId: experimentId,
-          parentClosePolicy: 'REQUEST_CANCEL',
-          staticSummary: `${spec.name} · ${c.phase} · ${hypothesis.id} @ ${spec.fidelity.knob}=${item.fidelity} seed ${item.seed}`,
-          staticDetails: `**Hypothesis** (${hypothesis.source}): ${hypothesis.rationale}\n\n**Role:** ${item.role} · **attempt:** ${item.attempt} · **cost:** ${costGpuHours.toFixed(4)} GPU-h`,
-        }),
-      )
-      .then(
-        (result) => settle(item, result),
-        (err: unknown) => {
-          if (isCancellation(err)) {
-            c.noteFailure({
-              experimentId,
-              hypothesisId: item.hypothesisId,
-              failureClass: 'cancelled',
-              action: 'none: cancelled',
-            });
-            return;
-          }
-          throw err;
-        },
-      )
-      .finally(() => {
-        running.delete(experimentId);
-        childScopes.delete(experimentId);
-        inflight.delete(done);
-        publish();
-      });
-    inflight.add(done);
-  }
-
-  /** Records a finished experiment, and answers a failure by the runbook. */
-  async function settle(item: WorkItem, result: ExperimentResult): Promise<void> {
-    const { outcome, experimentId } = result;
-    const value = outcome.status === 'succeeded' ? outcome.metrics[spec.metric.primary] : undefined;
-    if (value !== undefined) {
-      c.record(item, value);
-      return;
-    }
-    const failureClass = outcome.status === 'failed' ? outcome.failureClass : 'crash';
-    const hypothesis = c.hypothesis(item.hypothesisId);
-    // A baseline is only ever re-run as it is: a "fixed" baseline would not be the baseline.
-    const decision =
-      item.role === 'baseline' && failureClass !== 'lost'
-        ? ({ action: 'drop', why: `baseline run failed (${failureClass})` } as const)
-        : decide(spec, hypothesis.delta, failureClass, item.attempt);
-    if (decision.action === 'retry') {
-      const fixed = c.register({
-        ...hypothesis,
-        delta: decision.delta,
-        rationale: `${hypothesis.rationale} [runbook: ${decision.why}]`,
-      });
-      state.pending.unshift({ ...item, hypothesisId: fixed.id, attempt: item.attempt + 1 });
-      state.counts.retried += 1;
-    } else if (decision.action === 'drop') {
-      c.drop(hypothesis.id, decision.why);
-    }
-    const action = `${decision.action}: ${decision.why}`;
-    c.noteFailure({ experimentId, hypothesisId: hypothesis.id, failureClass, action });
-    await recordRunbookAction(experimentId, action);
-  }
-
-  /** Runs the pending work with `parallelism` lanes; stops early for continue-as-new or abort. */
-  async function drain(): Promise<'done' | 'continue-as-new' | 'aborted'> {
-    const wantContinueAsNew = () =>
-      startedThisRun >= input.experimentsPerRun || workflowInfo().continueAsNewSuggested;
-    for (;;) {
-      await condition(
-        () =>
-          aborting !== undefined ||
-          (inflight.size === 0 && (state.pending.length === 0 || wantContinueAsNew())) ||
-          (!state.paused &&
-            !wantContinueAsNew() &&
-            state.pending.length > 0 &&
-            inflight.size < input.parallelism),
-      );
-      if (aborting !== undefined) return 'aborted';
-      if (inflight.size === 0 && state.pending.length === 0) return 'done';
-      if (inflight.size === 0 && wantContinueAsNew()) return 'continue-as-new';
-      const item = state.pending.shift() as WorkItem;
-      const why = c.unaffordable(item.fidelity);
-      if (why) {
-        state.counts.skipped += 1;
-        c.drop(item.hypothesisId, `not run: ${why}`);
-        continue;
+  function carryOut(effect: Effect): void {
+    switch (effect.type) {
+      case 'launch': {
+        const l = effect.launch;
+        const experimentId = `${campaignId}.e${l.experimentId}`;
+        startedThisRun += 1;
+        const scope = new wf.CancellationScope();
+        scopes.set(l.experimentId, scope);
+        const args: ExperimentInput = {
+          spec,
+          request: {
+            campaignId,
+            experimentId,
+            model: spec.name,
+            phase: l.item.phase,
+            role: l.role,
+            attempt: l.item.attempt,
+            costGpuHours: l.item.cost.gpuHours,
+            hypothesis: l.hypothesis,
+            config: l.config,
+            fidelity: l.fidelity,
+            seed: l.seed,
+            pollIntervalSec: input.pollIntervalSec,
+          },
+        };
+        const done = scope
+          .run(() =>
+            wf.executeChild<typeof experiment>(msg.EXPERIMENT_WORKFLOW, {
+              args: [args],
+              workflowId: experimentId,
+              parentClosePolicy: 'REQUEST_CANCEL',
+              staticSummary: `${spec.name} · ${l.item.phase} · ${l.hypothesis.id} @ ${spec.fidelity.knob}=${l.fidelity} seed ${l.seed}`,
+              staticDetails: `**Hypothesis** (${l.hypothesis.source}): ${l.hypothesis.rationale}\n\n**Purpose:** ${l.item.purpose} · **attempt:** ${l.item.attempt}`,
+            }),
+          )
+          .then(
+            ({ outcome }) =>
+              events.push(
+                outcome.status === 'succeeded'
+                  ? {
+                      type: 'finished',
+                      experimentId: l.experimentId,
+                      value: outcome.metrics[spec.metric.primary] ?? NaN,
+                    }
+                  : {
+                      type: 'finished',
+                      experimentId: l.experimentId,
+                      failure: { failureClass: outcome.failureClass, message: outcome.message },
+                    },
+              ),
+            (err: unknown) =>
+              events.push({
+                type: 'finished',
+                experimentId: l.experimentId,
+                failure: wf.isCancellation(err)
+                  ? { failureClass: 'cancelled', message: 'cancelled' }
+                  : { failureClass: 'crash', message: (err as Error).message },
+              }),
+          )
+          .finally(() => scopes.delete(l.experimentId));
+        track(done);
+        break;
       }
-      launch(item);
-      publish();
+      case 'gatherEvidence':
+        track(
+          slow
+            .gatherEvidence({
+              campaignId,
+              spec,
+              highFidelity: state.rungs.at(-1) as number,
+              excludeKnobs: effect.excludeKnobs,
+              feedback: effect.feedback,
+              count: effect.count,
+              llmBudget: input.llm,
+            })
+            .then(
+              (r) => events.push({ type: 'evidence', evidence: r.evidence, llmAvailable: r.llmAvailable }),
+              (err: unknown) => events.push({ type: 'evidenceFailed', message: (err as Error).message }),
+            ),
+        );
+        break;
+      case 'askLlm':
+        track(
+          slow.askLlm({ campaignId, spec, request: effect.request, llmBudget: input.llm }).then(
+            (hypotheses) => events.push({ type: 'llmSuggestions', hypotheses }),
+            (err: unknown) => events.push({ type: 'llmFailed', message: (err as Error).message }),
+          ),
+        );
+        break;
+      case 'recordPhase':
+        track(act.recordCampaignPhase(campaignId, effect.phase, effect.plan ?? null));
+        break;
+      case 'recordRunbook':
+        track(act.recordRunbookAction(`${campaignId}.e${effect.experimentId}`, effect.action));
+        break;
+      case 'cancelAll':
+        for (const scope of scopes.values()) scope.cancel();
+        break;
+      case 'awaitApproval':
+        state.approval.since = Date.now();
+        break;
+      case 'finish':
+        result = c.result(campaignId, effect.status, state.aborting);
+        break;
+      case 'fail':
+        throw wf.ApplicationFailure.nonRetryable(effect.message, effect.failureType);
     }
   }
 
-  /** Continues-as-new, unless an abort arrived meanwhile: then this run goes on to its report. */
-  async function handOver(): Promise<void> {
-    await condition(allHandlersFinished);
-    if (aborting !== undefined) return;
-    state.runs += 1;
-    await continueAsNew<typeof campaign>(rawInput, { state, spec });
-  }
-
-  // Handlers change these between awaits; reading through a function keeps TypeScript from narrowing.
-  const approvalStatus = (): ApprovalStatus => state.approval.status;
-  const currentStep = (): Step => state.step;
-
-  /** Preflight's second half: a slate, its written plan and cost, and the approval gate. */
-  async function planStep(): Promise<void> {
-    if (!state.plan || state.approval.status === 'rejected') {
-      const round = state.approval.feedback.length;
-      const slate = await proposeHypotheses({
-        campaignId,
-        spec,
-        highFidelity: levels.high,
-        llmBudget: input.llm,
-        count: input.slateSize,
-        seed: input.seed + round * 7919,
-        exclude: Object.keys(state.hypotheses),
-        excludeKnobs: state.excludedKnobs,
-        feedback: state.approval.feedback,
-      });
-      c.setSlate(slate);
-      if (input.approval.required) state.approval.status = 'waiting';
-      await recordCampaignPhase(campaignId, c.phase, state.plan);
-    }
-    if (state.approval.status === 'waiting') {
-      publish();
-      const decided = await condition(
-        () => state.approval.status !== 'waiting' || aborting !== undefined,
-        input.approval.timeoutHours * 3600 * 1000,
-      );
-      if (aborting !== undefined || approvalStatus() === 'rejected') return;
-      if (!decided) {
-        if (input.approval.onTimeout === 'approve') {
-          state.approval.status = 'approved';
-        } else {
-          state.approval.status = 'timed-out';
-          aborting = `the plan was not approved within ${input.approval.timeoutHours} hours`;
-          return;
-        }
-      }
-    }
-    c.conclude();
-  }
-
-  // ---- main loop ----------------------------------------------------------------------------
+  // ---- the loop -----------------------------------------------------------------------------
   try {
     if (!state.recordedStart) {
-      await recordCampaignStarted({
+      await act.recordCampaignStarted({
         id: campaignId,
         firstRunId: firstExecutionRunId,
         model: spec.name,
         input,
       });
       state.recordedStart = true;
-      upsertSearchAttributes([{ key: searchAttributes.model, value: spec.name }]);
+      wf.upsertSearchAttributes([{ key: msg.searchAttributes.model, value: spec.name }]);
     }
-    publish();
-    while (state.step !== 'report' && aborting === undefined) {
-      const phaseBefore = c.phase;
-      if (state.step === 'plan') {
-        await planStep();
-      } else {
-        if (!state.prepared) {
-          const refinements =
-            state.step === 'refine'
-              ? await proposeRefinements({
-                  campaignId,
-                  spec,
-                  highFidelity: levels.high,
-                  excludeKnobs: state.excludedKnobs,
-                  bestDelta: state.hypotheses[state.bestId]?.delta ?? {},
-                  count: input.refinements,
-                  seed: input.seed,
-                  exclude: Object.keys(state.hypotheses),
-                })
-              : [];
-          // Which wins to merge is the engine's call (an LLM when configured); older runs used the rule.
-          const merges =
-            state.step === 'combine' && state.wins.length >= 2 && patched('engine-merges')
-              ? await proposeMerges({
-                  campaignId,
-                  spec,
-                  wins: state.wins.map((w) => ({
-                    hypothesisId: w.hypothesisId,
-                    delta: c.hypothesis(w.hypothesisId).delta,
-                    gainPct: w.gainPct,
-                  })),
-                  maxMerges: 4,
-                  llmBudget: input.llm,
-                })
-              : [];
-          c.prepare(refinements, merges);
-        }
-        const drained = await drain();
-        if (drained === 'continue-as-new') await handOver();
-        if (drained === 'aborted' || aborting !== undefined) break;
-        if (state.step === 'baseline' && !c.values(BASELINE_ID, levels.low).length) {
-          throw ApplicationFailure.nonRetryable(
-            `every baseline run failed (${state.failures.map((f) => f.action).join('; ')}); fix the model spec or the trainer first`,
-            'BaselineFailed',
-          );
-        }
-        c.conclude();
-      }
+    const wantRest = () =>
+      startedThisRun >= input.experimentsPerRun || wf.workflowInfo().continueAsNewSuggested;
+    while (!result) {
+      const deadline =
+        state.approval.status === 'waiting' && state.approval.since !== undefined
+          ? state.approval.since + input.approval.timeoutHours * 3_600_000 - Date.now()
+          : undefined;
+      const ready = () =>
+        events.length > 0 || (state.draining && !Object.keys(state.running).length && !pending.size);
+      const woke =
+        deadline === undefined
+          ? (await wf.condition(ready), true)
+          : await wf.condition(ready, Math.max(1, deadline));
+      if (!woke) events.push({ type: 'approvalTimeout' });
+      if (wantRest() && !state.draining) events.push({ type: 'drain' });
+      while (events.length && !result)
+        for (const effect of c.handle(events.shift() as CampaignEvent)) carryOut(effect);
       publish();
-      if (c.phase !== phaseBefore) {
-        await recordCampaignPhase(campaignId, c.phase, state.plan);
-        if (currentStep() !== 'report') await handOver();
+      if (!result && state.draining && !Object.keys(state.running).length && !pending.size) {
+        await wf.condition(wf.allHandlersFinished);
+        if (!events.length) {
+          state.runs += 1;
+          await wf.continueAsNew<typeof campaign>(rawInput, { state, spec });
+        }
       }
     }
-    if (aborting !== undefined) {
-      for (const scope of childScopes.values()) scope.cancel();
-      await Promise.allSettled([...inflight]);
-    }
-    const result = c.result(campaignId, aborting === undefined ? 'completed' : 'aborted', aborting);
-    publish();
-    await recordCampaignFinished(campaignId, { status: result.status, result });
-    if (patched('campaign-report')) {
-      const report = await writeCampaignReport(campaignId);
-      if (report) result.report = report;
-    }
+    await Promise.allSettled([...pending]);
+    await act.recordCampaignFinished(campaignId, { status: result.status, result });
+    const report = await act.writeCampaignReport(campaignId);
+    if (report) result.report = report;
     return result;
   } catch (err) {
-    if (err instanceof ContinueAsNew) throw err;
-    await CancellationScope.nonCancellable(async () => {
-      await Promise.allSettled([...inflight]);
-      if (isCancellation(err)) {
-        const result = c.result(campaignId, 'aborted', 'the campaign workflow was cancelled');
-        await recordCampaignFinished(campaignId, { status: 'aborted', result });
+    if (err instanceof wf.ContinueAsNew) throw err;
+    await wf.CancellationScope.nonCancellable(async () => {
+      for (const scope of scopes.values()) scope.cancel();
+      await Promise.allSettled([...pending]);
+      if (wf.isCancellation(err)) {
+        const r = c.result(campaignId, 'aborted', 'the campaign workflow was cancelled');
+        await act.recordCampaignFinished(campaignId, { status: 'aborted', result: r });
       } else {
-        upsertSearchAttributes([{ key: searchAttributes.phase, value: 'failed' }]);
-        await recordCampaignFinished(campaignId, { status: 'failed', error: (err as Error).message });
+        wf.upsertSearchAttributes([{ key: msg.searchAttributes.phase, value: 'failed' }]);
+        await act.recordCampaignFinished(campaignId, { status: 'failed', error: (err as Error).message });
       }
     });
+    throw err;
+  }
+}
+
+/** Reads the model spec; the activity's refusal (unknown model, invalid spec) fails the campaign with its field. */
+async function loadSpec(model: string): Promise<ModelSpec> {
+  try {
+    return await act.loadModelSpec(model);
+  } catch (err) {
+    if (err instanceof wf.ActivityFailure && err.cause instanceof wf.ApplicationFailure)
+      throw wf.ApplicationFailure.nonRetryable(
+        err.cause.message,
+        err.cause.type,
+        ...(err.cause.details ?? []),
+      );
     throw err;
   }
 }

@@ -11,6 +11,7 @@ import type { Pool } from 'pg';
 import { baselineConfig, configProblems, type Config, type ModelSpec } from '../core/model-spec';
 import { hypothesisId, withoutBaselineValues } from '../core/planner';
 import { relativeGainPct } from '../core/types';
+import { poolDifferences, type NoiseEstimate } from '../core/search/inference';
 import type { Observation } from './tpe';
 
 export interface Measurement {
@@ -68,6 +69,18 @@ function overlap(spec: ModelSpec, config: Record<string, unknown>): number {
   return knobs.filter((k) => k in config).length / knobs.length;
 }
 
+/** One (campaign, hypothesis, role, fidelity) aggregate: the mean primary value of its successful runs. */
+export interface HistoryRow {
+  campaign_id: string;
+  model: string;
+  hypothesis_id: string;
+  role: string;
+  fidelity: number;
+  config: Record<string, unknown>;
+  value: number;
+  runs: number;
+}
+
 export async function loadHistory(
   pool: Pool,
   spec: ModelSpec,
@@ -83,6 +96,37 @@ export async function loadHistory(
      LIMIT $2`,
     [opts.campaignId ?? '', opts.limit ?? 5000],
   );
+  const failures = await pool.query<{ hypothesis_id: string; failure_class: string; count: number }>(
+    `SELECT hypothesis_id, failure_class, count(*)::int AS count FROM experiments
+     WHERE model = $1 AND status = 'failed' AND failure_class IS NOT NULL
+     GROUP BY hypothesis_id, failure_class ORDER BY count DESC, hypothesis_id LIMIT 20`,
+    [spec.name],
+  );
+  const notes = await pool.query<{ campaign_id: string; note: string }>(
+    'SELECT campaign_id, note FROM insights WHERE model = $1 ORDER BY at DESC LIMIT 5',
+    [spec.name],
+  );
+  return historyFromRows(
+    spec,
+    rows,
+    failures.rows.map((f) => ({
+      hypothesisId: f.hypothesis_id,
+      failureClass: f.failure_class,
+      count: f.count,
+    })),
+    notes.rows.map((n) => ({ campaignId: n.campaign_id, note: n.note })),
+    opts,
+  );
+}
+
+/** The history, from aggregated rows (PostgreSQL's or an in-memory store's): the same rules for both. */
+export function historyFromRows(
+  spec: ModelSpec,
+  rows: readonly HistoryRow[],
+  failures: HistoryFailure[],
+  notes: { campaignId: string; note: string }[],
+  opts: { campaignId?: string; highFidelity: number },
+): History {
   const baselines = new Map<string, number>();
   for (const r of rows)
     if (r.role === 'baseline') baselines.set(`${r.campaign_id}@${r.fidelity}`, Number(r.value));
@@ -111,29 +155,57 @@ export async function loadHistory(
       relation,
     });
   }
-  const failures = await pool.query<{ hypothesis_id: string; failure_class: string; count: number }>(
-    `SELECT hypothesis_id, failure_class, count(*)::int AS count FROM experiments
-     WHERE model = $1 AND status = 'failed' AND failure_class IS NOT NULL
-     GROUP BY hypothesis_id, failure_class ORDER BY count DESC, hypothesis_id LIMIT 20`,
-    [spec.name],
-  );
-  const notes = await pool.query<{ campaign_id: string; note: string }>(
-    'SELECT campaign_id, note FROM insights WHERE model = $1 ORDER BY at DESC LIMIT 5',
-    [spec.name],
-  );
   return {
     measurements,
     observations: toObservations(measurements, opts.highFidelity),
     // Effects are this model's own; similar models only inform the planner, with a small weight.
     effects: knobEffects(measurements.filter((m) => m.relation !== 'similar')),
-    failures: failures.rows.map((f) => ({
-      hypothesisId: f.hypothesis_id,
-      failureClass: f.failure_class,
-      count: f.count,
-    })),
-    notes: notes.rows.map((n) => ({ campaignId: n.campaign_id, note: n.note })),
+    failures,
+    notes,
     triedIds: new Set(measurements.filter((m) => m.relation !== 'similar').map((m) => m.hypothesisId)),
   };
+}
+
+/** One successful run, seed by seed: what the noise of paired differences is pooled from. */
+export interface SeedRow {
+  campaign_id: string;
+  hypothesis_id: string;
+  role: string;
+  fidelity: number;
+  seed: number;
+  value: number;
+}
+
+/**
+ * The pooled variance of paired differences (gain-%², each campaign's own baseline on the same seed
+ * and fidelity) over earlier campaigns: every config measured on two or more of its baseline's seeds.
+ */
+export function noiseFromRows(
+  rows: readonly SeedRow[],
+  direction: 'minimize' | 'maximize',
+): NoiseEstimate | undefined {
+  const base = new Map<string, number>();
+  const baseSum = new Map<string, { sum: number; n: number }>();
+  for (const r of rows) {
+    if (r.role !== 'baseline') continue;
+    base.set(`${r.campaign_id}@${r.fidelity}:${r.seed}`, Number(r.value));
+    const a = baseSum.get(`${r.campaign_id}@${r.fidelity}`) ?? { sum: 0, n: 0 };
+    a.sum += Number(r.value);
+    a.n += 1;
+    baseSum.set(`${r.campaign_id}@${r.fidelity}`, a);
+  }
+  const sets = new Map<string, number[]>();
+  for (const r of rows) {
+    if (r.role === 'baseline') continue;
+    const b = base.get(`${r.campaign_id}@${r.fidelity}:${r.seed}`);
+    const m = baseSum.get(`${r.campaign_id}@${r.fidelity}`);
+    if (b === undefined || !m || m.sum === 0) continue;
+    const k = `${r.campaign_id}|${r.hypothesis_id}@${r.fidelity}`;
+    const gain = relativeGainPct(b, Number(r.value), direction) * (Math.abs(b) / Math.abs(m.sum / m.n));
+    (sets.get(k) ?? sets.set(k, []).get(k) ?? []).push(gain);
+  }
+  const pooled = poolDifferences([...sets.values()]);
+  return pooled.df > 0 ? pooled : undefined;
 }
 
 /**

@@ -16,6 +16,10 @@ import type { Logger } from '../logging';
 import { loadHistory, summarizeHistory, type History } from './history';
 import { searchKnowledge, type RetrievedCard } from './knowledge';
 import type { LlmBudget, LlmClient } from './llm';
+import type { Evidence } from '../core/campaign/state';
+import type { LlmRequest } from '../core/campaign/machine';
+import { gatherEvidence, type EvidenceRequest } from './evidence';
+import { PgHistory, PgKnowledge } from './sources';
 import { TpePlanner } from './tpe';
 import { describeDelta, pickDiverse, repairChanges } from './validate';
 
@@ -31,6 +35,11 @@ export interface SlateRequest {
   /** An engineer's words on a rejected plan. */
   feedback: string[];
   highFidelity: number;
+  llmBudget: LlmBudget;
+}
+
+/** The gatherEvidence activity's request: the evidence request and the campaign's LLM budget. */
+export interface EvidenceActivityRequest extends EvidenceRequest {
   llmBudget: LlmBudget;
 }
 
@@ -381,6 +390,84 @@ export class HypothesisEngine {
       .slice(0, req.maxMerges);
     if (answer.callId !== undefined) await llm.recordAccepted(answer.callId, merges.length);
     return merges;
+  }
+
+  /**
+   * Campaigns since v2: the evidence a campaign starts from — history (prior, transfer, noise),
+   * research cards by knob or role, and the LLM's picks when one is configured.
+   */
+  async gatherEvidence(req: EvidenceActivityRequest): Promise<{ evidence: Evidence; llmAvailable: boolean }> {
+    const history = new PgHistory(this.deps.pool);
+    const llm = this.deps.llm
+      ? async (r: EvidenceRequest, context: { cards: RetrievedCard[] }) => {
+          const h = await history.load(r.spec, { campaignId: r.campaignId, highFidelity: r.highFidelity });
+          const picks = await this.llmSlate(
+            { ...r, seed: 0, exclude: [], llmBudget: req.llmBudget },
+            h,
+            context.cards,
+            new Set(h.triedIds),
+          );
+          return picks.map((p) => ({
+            delta: p.delta,
+            source: 'llm' as const,
+            rationale: p.rationale,
+            entry: 'bottom' as const,
+          }));
+        }
+      : undefined;
+    return gatherEvidence(
+      { history, knowledge: new PgKnowledge(this.deps.pool), ...(llm ? { llm } : {}) },
+      req,
+    );
+  }
+
+  /**
+   * Mid-campaign: the LLM sees the optimizer's state (the incumbent, the best and worst measured
+   * configs, how many were tried) and proposes a few configs; they pass the same gate.
+   */
+  async llmSuggest(req: {
+    campaignId: string;
+    spec: ModelSpec;
+    request: LlmRequest;
+    llmBudget: LlmBudget;
+  }): Promise<Evidence['hypotheses']> {
+    if (!this.deps.llm) return [];
+    const history = await loadHistory(this.deps.pool, req.spec, {
+      campaignId: req.campaignId,
+      highFidelity: req.spec.fidelity.high,
+    });
+    const cards = await this.research(req.spec, []);
+    const r = req.request;
+    const line = (x: { delta: Config; gainPct: number; fidelity?: number }) =>
+      `${describeDelta(req.spec, x.delta)}: ${x.gainPct.toFixed(2)}%${x.fidelity ? ` at fidelity ${x.fidelity}` : ''}`;
+    const state = [
+      `optimizer state (${r.phase}, ${r.tried} configs tried): the incumbent ${line(r.incumbent)}`,
+      ...r.best.map((b) => `best measured: ${line(b)} (${b.runs} runs)`),
+      ...r.worst.map((w) => `worst measured: ${line(w)}`),
+      'propose configs the optimizer has not tried that could beat the incumbent; say which evidence each rests on',
+    ];
+    const picks = await this.llmSlate(
+      {
+        campaignId: req.campaignId,
+        spec: req.spec,
+        count: r.count,
+        seed: r.round,
+        exclude: [],
+        excludeKnobs: r.excludeKnobs,
+        feedback: state,
+        highFidelity: req.spec.fidelity.high,
+        llmBudget: req.llmBudget,
+      },
+      history,
+      cards,
+      new Set(history.triedIds),
+    );
+    return picks.map((p) => ({
+      delta: p.delta,
+      source: 'llm' as const,
+      rationale: p.rationale,
+      entry: 'bottom' as const,
+    }));
   }
 
   /** Exploitation: the planner's local steps around the best config, ranked by its model. */

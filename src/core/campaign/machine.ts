@@ -117,9 +117,9 @@ const TOP_MERGES = 4;
 const LOCAL_CANDIDATES = 24;
 const MAX_LISTED = 200;
 /** Rung pairs needed before a rung's ranks are checked against the next rung's. */
-const RANK_CHECK_PAIRS = 6;
+const RANK_CHECK_PAIRS = 8;
 /** Below this rank correlation a rung does not predict the next one and is dropped. */
-const RANK_CHECK_MIN = 0.2;
+const RANK_CHECK_MIN = 0.1;
 
 /** The fidelity ladder: rungs a factor `eta` apart from `high` down to `low`, when that pays. */
 export function fidelityLadder(levels: { low: number; high: number }, eta: number, budget: Budget): number[] {
@@ -132,17 +132,24 @@ export function fidelityLadder(levels: { low: number; high: number }, eta: numbe
 }
 
 export class CampaignMachine {
-  readonly space: SearchSpace;
   private readonly sign: number;
   private effects: Effect[] = [];
+  private spaceCache?: { key: string; space: SearchSpace };
 
   constructor(
     readonly state: CampaignState,
     readonly spec: ModelSpec,
     readonly input: CampaignSettings,
   ) {
-    this.space = new SearchSpace(spec, state.excludedKnobs);
     this.sign = spec.metric.direction === 'minimize' ? 1 : -1;
+  }
+
+  /** The search space without the knobs an engineer excluded (rebuilt when they change). */
+  get space(): SearchSpace {
+    const key = this.state.excludedKnobs.join(',');
+    if (this.spaceCache?.key !== key)
+      this.spaceCache = { key, space: new SearchSpace(this.spec, this.state.excludedKnobs) };
+    return this.spaceCache.space;
   }
 
   private get top(): number {
@@ -338,9 +345,14 @@ export class CampaignMachine {
     entry: QueueItem['entry'],
     front = false,
   ): string | undefined {
-    if (Object.keys(delta).some((k) => this.state.excludedKnobs.includes(k))) return undefined;
+    if (Object.keys(this.space.delta(delta)).some((k) => this.state.excludedKnobs.includes(k)))
+      return undefined;
     const { id, fresh } = this.register(delta, source, origin, rationale);
-    if (!fresh || id === BASELINE_ID) return undefined;
+    if (id === BASELINE_ID) return undefined;
+    // A config registered before but never run (a rejected plan's) may be queued again.
+    const known = this.state.configs[id] as ConfigEntry;
+    if (!fresh && (known.rung >= 0 || known.closed || this.state.queue.some((q) => q.configId === id)))
+      return undefined;
     if (origin === 'llm') this.state.llm.proposed += 1;
     if (front) this.state.queue.unshift({ configId: id, entry });
     else this.state.queue.push({ configId: id, entry });
@@ -649,30 +661,53 @@ export class CampaignMachine {
   }
 
   private afterResult(item: RunningItem): void {
-    if (item.rung < this.top) this.checkRanks(item.rung);
+    if (item.rung > 0) this.checkRanks();
     this.settleRaces();
   }
 
-  /** Drops rung r when its ranks do not predict rung r+1's (PASHA's idea, by rank correlation). */
-  private checkRanks(rung: number): void {
+  /**
+   * Drops the rungs below r+1 when rung r's ranks do not predict rung r+1's (PASHA's idea, by rank
+   * correlation over the configs measured at both): new configs then start at r+1.
+   */
+  private checkRanks(): void {
     const s = this.state;
-    if (rung !== s.bottom || rung >= this.top) return;
-    const next = rung + 1;
-    const ids = Object.keys(s.configs).filter(
-      (id) => this.value(id, rung, 0) !== undefined && this.value(id, next, 0) !== undefined,
-    );
-    if (ids.length < RANK_CHECK_PAIRS) return;
-    const rho = spearman(
-      ids.map((id) => this.value(id, rung, 0) as number),
-      ids.map((id) => this.value(id, next, 0) as number),
-    );
-    s.rankChecks[String(rung)] = rho;
-    if (Number.isFinite(rho) && rho < RANK_CHECK_MIN && s.bottom < this.top) {
-      s.bottom = next;
-      s.dropped.push({
-        hypothesisId: `rung ${s.rungs[rung]}`,
-        why: `ranks at ${this.spec.fidelity.knob}=${s.rungs[rung]} do not predict ${s.rungs[next]} (Spearman ${rho.toFixed(2)} over ${ids.length} configs): new configs start at ${s.rungs[next]}`,
-      });
+    for (let rung = s.bottom; rung < this.top; rung++) {
+      const next = rung + 1;
+      const ids = Object.keys(s.configs).filter(
+        (id) => this.value(id, rung, 0) !== undefined && this.value(id, next, 0) !== undefined,
+      );
+      // Promotions that kept their lead: configs that beat the baseline at r and were measured at r+1.
+      const base = this.value(BASELINE_ID, rung, 0);
+      const baseNext = this.value(BASELINE_ID, next, 0);
+      const promoted = ids.filter(
+        (id) => base !== undefined && this.sign * (this.value(id, rung, 0) as number) < this.sign * base,
+      );
+      const kept = promoted.filter(
+        (id) =>
+          baseNext !== undefined && this.sign * (this.value(id, next, 0) as number) < this.sign * baseNext,
+      );
+      if (promoted.length >= 4 && kept.length / promoted.length <= 0.25) {
+        s.rankChecks[`${rung}`] = -1;
+        s.bottom = next;
+        s.dropped.push({
+          hypothesisId: `rung ${s.rungs[rung]}`,
+          why: `of ${promoted.length} configs that beat the baseline at ${this.spec.fidelity.knob}=${s.rungs[rung]}, ${kept.length} still did at ${s.rungs[next]}: that rung misleads, new configs start at ${s.rungs[next]}`,
+        });
+        continue;
+      }
+      if (ids.length < RANK_CHECK_PAIRS) continue;
+      const rho = spearman(
+        ids.map((id) => this.value(id, rung, 0) as number),
+        ids.map((id) => this.value(id, next, 0) as number),
+      );
+      s.rankChecks[`${rung}`] = rho;
+      if (Number.isFinite(rho) && rho < RANK_CHECK_MIN) {
+        s.bottom = next;
+        s.dropped.push({
+          hypothesisId: `rung ${s.rungs[rung]}`,
+          why: `ranks at ${this.spec.fidelity.knob}=${s.rungs[rung]} do not predict ${s.rungs[next]} (Spearman ${rho.toFixed(2)} over ${ids.length} configs): new configs start at ${s.rungs[next]}`,
+        });
+      }
     }
   }
 
@@ -856,11 +891,10 @@ export class CampaignMachine {
     for (const { rung, k } of this.preflightSlots())
       if (free(BASELINE_ID, rung, k) && can(rung))
         return { configId: BASELINE_ID, rung, k, purpose: 'baseline' };
-    if (s.stage === 'preflight' && (this.input.approval.required || s.evidence.status !== 'received')) {
-      // Without an approval gate the slots need not wait for the evidence: the design does not use it.
-      if (this.input.approval.required) return undefined;
-      if (!s.design.done) this.design();
-    }
+    // With an approval gate nothing but preflight runs before the plan is approved; without one the
+    // slots need not wait for the evidence: the design does not use it.
+    if (s.stage === 'preflight' && this.input.approval.required) return undefined;
+    if (!s.design.done) this.design();
     // 2. Races at full fidelity: the incumbent's owed seeds, then each challenger's next seed.
     const race = this.raceWork();
     if (race && can(top)) return race;

@@ -1,0 +1,309 @@
+/**
+ * The campaign's state machine (src/core/campaign/machine.ts), run in process on synthetic models
+ * whose truth is known: what it spends, what it runs, what it concludes, how it answers messages.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runCampaignInProcess, type TrainOutcome } from '../../src/campaign/inprocess';
+import type { CampaignInput } from '../../src/core/campaign-input';
+import { CampaignMachine, fidelityLadder, type Effect, type Launch } from '../../src/core/campaign/machine';
+import { initialState } from '../../src/core/campaign/state';
+import { parseCampaignInput } from '../../src/core/campaign-input';
+import { parseModelSpec, type Config, type ModelSpec } from '../../src/core/model-spec';
+import { gaussian, mixSeed, seededRandom } from '../../src/core/search/space';
+
+const spec = parseModelSpec({
+  name: 'sim',
+  trainer: { argv: ['{python}', 'train.py'] },
+  knobs: {
+    step: { type: 'logfloat', min: 1e-4, max: 1, baseline: 0.003, role: 'learning_rate' },
+    reg: { type: 'logfloat', min: 1e-6, max: 1e-1, baseline: 1e-6, role: 'regularization' },
+    form: { type: 'categorical', choices: ['linear', 'fm'], baseline: 'linear', role: 'architecture' },
+    rank: { type: 'int', min: 2, max: 64, baseline: 8, activeWhen: { form: ['fm'] } },
+    batch: { type: 'int', min: 16, max: 1024, baseline: 128, role: 'batch_size' },
+    quiet: { type: 'float', min: 0, max: 1, baseline: 0.5 },
+  },
+  metric: { primary: 'ne', direction: 'minimize' },
+  fidelity: { knob: 'steps', low: 3, high: 27 },
+  cost: { gpuHoursPerUnit: 0.001 },
+});
+const FULL_RUN = 27 * 0.001;
+
+const hashText = (t: string) => {
+  let h = 2166136261;
+  for (let i = 0; i < t.length; i++) h = Math.imul(h ^ t.charCodeAt(i), 16777619) >>> 0;
+  return h;
+};
+
+/** NE of a config: a bowl in log step and log reg, an FM term that pays at rank ~16, no effect of `quiet`. */
+function truth(c: Config, fidelity: number): number {
+  let ne =
+    0.85 +
+    0.01 * (Math.log10(c.step as number) + 1.5) ** 2 +
+    0.00125 * (Math.log10(c.reg as number) + 3) ** 2;
+  if (c.form === 'fm') ne -= 0.03 - 0.0012 * (Math.log2(c.rank as number) - 4) ** 2;
+  ne += 0.002 * Math.abs(Math.log2((c.batch as number) / 128));
+  return ne + 0.05 / fidelity;
+}
+
+/** A run: the truth, a seed effect shared by every config at that seed, and the run's own noise. */
+function trainer(objective: (c: Config, f: number) => number, ownSd = 0.0012) {
+  return (l: Launch): Promise<TrainOutcome> => {
+    const seedEffect = (seededRandom(mixSeed(l.seed, 77))() - 0.5) * 0.02;
+    const own =
+      ownSd * gaussian(seededRandom(mixSeed(l.seed, hashText(JSON.stringify(l.config)), l.fidelity)));
+    return new Promise((resolve) =>
+      setImmediate(() => resolve({ value: objective(l.config, l.fidelity) + seedEffect + own })),
+    );
+  };
+}
+
+const baseInput = (over: Partial<CampaignInput> = {}): CampaignInput => ({
+  model: 'sim',
+  budget: { gpuHours: 30 * FULL_RUN },
+  parallelism: 2,
+  seed: 0,
+  ...over,
+});
+
+const baseline: Config = Object.fromEntries(Object.entries(spec.knobs).map(([k, v]) => [k, v.baseline]));
+const trueGain = (c: Config) => ((truth(baseline, 27) - truth(c, 27)) / truth(baseline, 27)) * 100;
+
+describe('the campaign state machine', () => {
+  it('builds a fidelity ladder a factor eta apart, only when lower fidelity is cheaper in the budget', () => {
+    assert.deepEqual(fidelityLadder({ low: 3, high: 27 }, 3, { gpuHours: 1 }), [3, 9, 27]);
+    assert.deepEqual(fidelityLadder({ low: 100, high: 2700 }, 3, { gpuHours: 1 }), [100, 300, 900, 2700]);
+    assert.deepEqual(fidelityLadder({ low: 3, high: 27 }, 3, { experiments: 30 }), [27]);
+    assert.deepEqual(fidelityLadder({ low: 300, high: 1200 }, 3, { gpuHours: 1 }), [1200]);
+  });
+
+  it('finds a real gain, confirms it, and spends the budget without ever exceeding it', async () => {
+    for (const seed of [0, 1, 2]) {
+      const { result, launches } = await runCampaignInProcess({
+        spec,
+        input: baseInput({ seed }),
+        train: trainer(truth),
+      });
+      const spent = launches.reduce((a, l) => a + l.item.cost.gpuHours, 0);
+      assert.ok(spent <= 30 * FULL_RUN + 1e-9, `spent ${spent} of ${30 * FULL_RUN}`);
+      assert.ok((result.spentPct ?? 0) >= 97, `spent only ${result.spentPct}%`);
+      assert.equal(result.confirmed, true, `seed ${seed}: ${JSON.stringify(result.best.delta)}`);
+      assert.ok(trueGain(result.best.config) > 3, `seed ${seed}: true gain ${trueGain(result.best.config)}`);
+      assert.ok(result.best.replicates >= 3);
+    }
+  });
+
+  it('runs the k-th evaluation of every config with the campaign seed + k, and the baseline only where it is compared', async () => {
+    const { launches } = await runCampaignInProcess({
+      spec,
+      input: baseInput({ seed: 40 }),
+      train: trainer(truth),
+    });
+    for (const l of launches) assert.equal(l.seed, 40 + l.item.k);
+    const afterPreflight = launches.filter((l) => l.item.phase !== 'preflight');
+    const baselineCost = afterPreflight
+      .filter((l) => l.role === 'baseline')
+      .reduce((a, l) => a + l.item.cost.gpuHours, 0);
+    const total = launches.reduce((a, l) => a + l.item.cost.gpuHours, 0);
+    assert.ok(
+      baselineCost <= 0.05 * total,
+      `baseline after preflight: ${((baselineCost / total) * 100).toFixed(1)}% of the budget`,
+    );
+  });
+
+  it('moves every knob early, never varies an inactive knob, and never runs one effective config twice at one rung and seed', async () => {
+    const { launches } = await runCampaignInProcess({
+      spec,
+      input: baseInput({ seed: 3 }),
+      train: trainer(truth),
+    });
+    // Every knob that matters at the baseline is moved before the model's first proposal runs.
+    const firstModel = launches.findIndex((l) => /TPE pick|random point/.test(l.hypothesis.rationale));
+    assert.ok(firstModel > 0, 'no model proposal ran');
+    const early = launches.slice(0, firstModel);
+    for (const knob of Object.keys(spec.knobs).filter((k) => k !== 'rank'))
+      assert.ok(
+        early.some((l) => knob in l.hypothesis.delta),
+        `knob ${knob} not moved before the first model proposal (run ${firstModel})`,
+      );
+    const seen = new Set<string>();
+    for (const l of launches) {
+      if (l.config.form !== 'fm') assert.equal(l.config.rank, 8, 'rank varied while form is linear');
+      const key = `${l.hypothesis.id}@${l.fidelity}:${l.seed}`;
+      assert.ok(!seen.has(key) || l.item.attempt > 1, `ran ${key} twice`);
+      seen.add(key);
+    }
+  });
+
+  it('confirms nothing when no knob matters', async () => {
+    let confirmed = 0;
+    for (let seed = 0; seed < 12; seed++) {
+      const { result } = await runCampaignInProcess({
+        spec,
+        input: baseInput({ seed: 100 + seed }),
+        train: trainer(() => 0.86),
+      });
+      if (result.confirmed) confirmed += 1;
+    }
+    assert.ok(confirmed <= 1, `${confirmed} of 12 null campaigns confirmed a win`);
+  });
+
+  it('drops a rung whose ranks do not predict the next rung', async () => {
+    // Short runs reward a high step that diverges in full runs: the low rungs mislead.
+    const flipped = (c: Config, f: number) =>
+      f < 27
+        ? 0.9 - 0.02 * Math.log10(c.step as number)
+        : truth(c, f) + ((c.step as number) > 0.01 ? 0.05 : 0);
+    let state;
+    const { result } = await runCampaignInProcess({
+      spec,
+      input: baseInput({ seed: 5 }),
+      train: trainer(flipped, 0.0002),
+      onEvent: (m) => (state = m.state),
+    });
+    assert.ok(state, 'no state');
+    const s = state as { bottom: number; rankChecks: Record<string, number> };
+    assert.ok(s.bottom >= 1, `bottom rung stayed at ${s.bottom}; checks ${JSON.stringify(s.rankChecks)}`);
+    assert.ok((result.spentPct ?? 0) >= 97);
+  });
+
+  it('counts experiments when the budget is experiments, at full fidelity only', async () => {
+    const { result, launches } = await runCampaignInProcess({
+      spec,
+      input: baseInput({ budget: { experiments: 20 }, seed: 7 }),
+      train: trainer(truth),
+    });
+    assert.equal(launches.length, 20);
+    assert.ok(launches.every((l) => l.fidelity === 27));
+    assert.equal(result.budget.used.experiments, 20);
+  });
+
+  it('fixes failures by role: out of memory halves the batch_size knob; a spec without the role drops with a reason', async () => {
+    const oomAbove = (l: Launch): Promise<TrainOutcome> =>
+      (l.config.batch as number) > 300
+        ? Promise.resolve({ failure: { failureClass: 'oom', message: 'too big' } })
+        : trainer(truth)(l);
+    const { state } = await runCampaignInProcess({ spec, input: baseInput({ seed: 9 }), train: oomAbove });
+    const fixes = Object.values(state.configs).filter((c) => c.origin === 'runbook');
+    assert.ok(fixes.length >= 1, 'no runbook fix');
+    assert.ok(
+      state.failures.some((f) => /batch \(role batch_size\) \d+ → \d+/.test(f.action)),
+      JSON.stringify(state.failures.slice(0, 3)),
+    );
+    const bare = parseModelSpec({
+      ...spec,
+      knobs: Object.fromEntries(Object.entries(spec.knobs).map(([k, v]) => [k, { ...v, role: undefined }])),
+    });
+    const run = await runCampaignInProcess({ spec: bare, input: baseInput({ seed: 9 }), train: oomAbove });
+    assert.ok(
+      run.state.failures.some((f) => /no knob declares role "batch_size" or "capacity"/.test(f.action)),
+    );
+  });
+
+  it('says the space is exhausted when nothing new is left to try', async () => {
+    const tiny: ModelSpec = parseModelSpec({
+      ...spec,
+      knobs: { form: { type: 'categorical', choices: ['linear', 'fm'], baseline: 'linear' } },
+    });
+    const { result } = await runCampaignInProcess({
+      spec: tiny,
+      input: baseInput({ budget: { experiments: 40 }, seed: 1 }),
+      train: trainer((c) => (c.form === 'fm' ? 0.84 : 0.86)),
+    });
+    assert.match(result.stopReason ?? '', /exhausted/);
+    assert.equal(result.best.hypothesisId, 'form=fm');
+  });
+});
+
+describe('the campaign state machine, messages', () => {
+  const input = parseCampaignInput({ ...baseInput(), approval: { required: true, onTimeout: 'abort' } });
+  const machine = () => new CampaignMachine(initialState(input, [3, 9, 27]), spec, input);
+  const launches = (effects: Effect[]) => effects.filter((e) => e.type === 'launch').length;
+
+  it('waits for approval with a plan that says what the budget buys, and re-plans without an excluded knob', () => {
+    const m = machine();
+    let effects = m.handle({ type: 'start' });
+    assert.ok(effects.some((e) => e.type === 'gatherEvidence'));
+    assert.equal(launches(effects), 2);
+    // Preflight: 3 baseline seeds at 27 and one run at 3 and 9.
+    const done = (id: string, value = 0.87) => m.handle({ type: 'finished', experimentId: id, value });
+    effects = [...done('0000'), ...done('0001')];
+    effects = [...effects, ...done('0002'), ...done('0003'), ...done('0004')];
+    effects = [
+      ...effects,
+      ...m.handle({
+        type: 'evidence',
+        evidence: { prior: [], hypotheses: [], notes: [] },
+        llmAvailable: false,
+      }),
+    ];
+    assert.equal(m.state.stage, 'approval');
+    assert.ok(effects.some((e) => e.type === 'awaitApproval'));
+    assert.match(m.state.plan?.strategy.join('\n') ?? '', /runs at full fidelity/);
+    assert.ok((m.state.plan?.estimate.gpuHours ?? Infinity) <= 30 * FULL_RUN + 1e-9);
+    effects = m.handle({ type: 'reject', feedback: 'leave batch alone', excludeKnobs: ['batch'] });
+    assert.equal(launches(effects), 0);
+    assert.ok(effects.some((e) => e.type === 'gatherEvidence'));
+    effects = m.handle({
+      type: 'evidence',
+      evidence: { prior: [], hypotheses: [], notes: [] },
+      llmAvailable: false,
+    });
+    assert.equal(m.state.approval.status, 'waiting');
+    effects = m.handle({ type: 'approve' });
+    assert.equal(launches(effects), 2);
+    const planned = m.state.queue.map((q) => m.state.configs[q.configId]);
+    assert.ok(planned.length > 0, 'nothing planned after the rejection');
+    assert.ok(
+      planned.every((c) => c && !('batch' in c.delta)),
+      'the new plan moves the excluded knob',
+    );
+    const launched = effects.flatMap((e) => (e.type === 'launch' ? [e.launch] : []));
+    assert.ok(launched.every((l) => l.config.batch === 128));
+  });
+
+  it("pauses, resumes, adds a person's hypothesis as a race at full fidelity, and aborts with its jobs cancelled", () => {
+    const m = new CampaignMachine(
+      initialState(parseCampaignInput(baseInput()), [3, 9, 27]),
+      spec,
+      parseCampaignInput(baseInput()),
+    );
+    m.handle({ type: 'start' });
+    m.handle({ type: 'evidence', evidence: { prior: [], hypotheses: [], notes: [] }, llmAvailable: false });
+    for (const id of ['0000', '0001', '0002', '0003', '0004'])
+      m.handle({ type: 'finished', experimentId: id, value: 0.87 });
+    assert.equal(m.state.stage, 'running');
+    m.handle({ type: 'pause' });
+    const running = Object.keys(m.state.running);
+    const after = m.handle({ type: 'finished', experimentId: running[0] as string, value: 0.86 });
+    assert.equal(launches(after), 0, 'launched while paused');
+    let effects = m.handle({ type: 'resume' });
+    assert.equal(launches(effects), 1);
+    m.handle({ type: 'addHypothesis', delta: { form: 'fm', rank: 16 }, rationale: 'FM should help' });
+    const id = Object.keys(m.state.running).find((x) => m.state.running[x]?.configId === 'form=fm,rank=16');
+    const next = Object.keys(m.state.running)[0] as string;
+    effects = m.handle({ type: 'finished', experimentId: next, value: 0.86 });
+    const human = effects.flatMap((e) =>
+      e.type === 'launch' && e.launch.hypothesis.source === 'human' ? [e.launch] : [],
+    );
+    assert.ok(id !== undefined || human.length === 1, 'the human hypothesis did not start');
+    if (human[0]) assert.equal(human[0].fidelity, 27);
+    effects = m.handle({ type: 'abort', reason: 'enough' });
+    assert.ok(effects.some((e) => e.type === 'cancelAll'));
+    for (const x of Object.keys(m.state.running))
+      effects = m.handle({
+        type: 'finished',
+        experimentId: x,
+        failure: { failureClass: 'cancelled', message: 'cancelled' },
+      });
+    assert.ok(effects.some((e) => e.type === 'finish' && e.status === 'aborted'));
+  });
+
+  it('refuses a budget below what is spent, and resumes a finishing campaign when the budget grows', () => {
+    const m = machine();
+    m.handle({ type: 'start' });
+    assert.deepEqual(m.budgetProblems({ experiments: 1 }), [
+      'experiments: expected at least 2 (already used)',
+    ]);
+  });
+});
