@@ -7,8 +7,8 @@
 import { say } from './common';
 import { score, type Config } from './evaluate';
 import { taskSpec } from './search';
-import { budgetUnits, reaSearch, type SearchRecord } from './searches';
-import { clearHistory, type Stack } from './stack';
+import { budgetUnits, forget, reaSearch, type SearchRecord } from './searches';
+import type { Stack } from './stack';
 import { mean } from './stats';
 import type { Tier } from './tiers';
 
@@ -68,7 +68,7 @@ export async function noiseChecks(
       ['null', nullSpec],
       ['power', plantedSpec],
     ] as const) {
-      await clearHistory(stack.pool, [spec.name]);
+      await forget(stack, [spec.name]);
       const r = await reaSearch(stack, 'rea', spec, spec.name, i, budgetUnits(spec, noise.budgetRuns), {
         idPrefix: `bench-${which}`,
       });

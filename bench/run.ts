@@ -17,6 +17,7 @@ import { noiseChecks, type NoiseRaw } from './noise';
 import { runOrchestration, writeOrchestration, type OrchestrationRaw } from './orchestration';
 import { writeNoise, writeSearchQuality, writeTransfer } from './report';
 import { searchQuality, scoreTask, type SearchRaw, type TaskRaw } from './search';
+import { reaMode } from './searches';
 import { startAgent, startStack, stopStack, type Stack } from './stack';
 import { DEFAULT_TIER, FULL_TIER, PEERS, SMOKE_TIER, type Method, type Tier } from './tiers';
 import { scorePair, transfer, type TransferRaw } from './transfer';
@@ -52,8 +53,13 @@ async function main(): Promise<void> {
       /** Keep the searches an interrupted run of this tier finished, and run only the rest. */
       resume: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
+      /** rea as a real campaign on the stack (default), or its state machine in this process (quick). */
+      'rea-mode': { type: 'string', default: 'stack' },
     },
   });
+  if (values['rea-mode'] !== 'stack' && values['rea-mode'] !== 'inprocess')
+    throw new Error(`--rea-mode: expected "stack" or "inprocess", got "${values['rea-mode']}"`);
+  reaMode.value = values['rea-mode'];
   const base = values.smoke ? SMOKE_TIER : values.full ? FULL_TIER : DEFAULT_TIER;
   const only = parseList<Part>(values.only, PARTS, 'only');
   const tasks = parseList(values.tasks, base.tasks, 'tasks') ?? base.tasks;

@@ -15,8 +15,8 @@ import {
   type Config,
   type Score,
 } from './evaluate';
-import { budgetUnits, peerSearch, reaSearch, type SearchRecord } from './searches';
-import { clearHistory, type ReaMethod, type Stack } from './stack';
+import { budgetUnits, forget, peerSearch, reaSearch, type SearchRecord } from './searches';
+import type { ReaMethod, Stack } from './stack';
 import type { Method, Tier } from './tiers';
 
 /** A search's answer as scored: its paired test gain over the baseline on the evaluation seeds. */
@@ -103,7 +103,7 @@ export async function searchQuality(
           say(`${t.task}: ${m} seed ${seed} (${t.budget} ${spec.fidelity.knob})`);
           let record: SearchRecord;
           if (isRea(m)) {
-            await clearHistory(stack.pool, [spec.name]);
+            await forget(stack, [spec.name]);
             record = await reaSearch(stack, m, spec, t.task, seed, t.budget);
           } else {
             record = await peerSearch(m, spec, peerSpecFile(spec), t.task, seed, t.budget);
@@ -125,14 +125,7 @@ export async function searchQuality(
       peerJobs.push(async () => {
         const spec = taskSpec(t.task);
         say(`${t.task}: oracle (multivariate TPE, ${multiple}× the budget)`);
-        t.oracle = await peerSearch(
-          'tpe-mv',
-          spec,
-          peerSpecFile(spec),
-          t.task,
-          seed,
-          t.budget * multiple,
-        );
+        t.oracle = await peerSearch('tpe-mv', spec, peerSpecFile(spec), t.task, seed, t.budget * multiple);
         save(tasks, false);
       });
     }

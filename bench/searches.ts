@@ -10,7 +10,8 @@ import type { CampaignInput } from '../src/core/campaign-input';
 import { slotGaps, utilization } from './analysis';
 import { PYTHON, ROOT, WORK, writeSpec, type Spec } from './common';
 import type { Config } from './evaluate';
-import { runCampaign, type ReaMethod, type Stack } from './stack';
+import { memoryHistory, reaInProcess } from './inprocess';
+import { clearHistory, runCampaign, type ReaMethod, type Stack } from './stack';
 import type { Method, Peer } from './tiers';
 
 export interface SearchRecord {
@@ -41,6 +42,18 @@ export interface SearchRecord {
 
 const better = (spec: Spec, a: number, b: number) => (spec.metric.direction === 'minimize' ? a < b : a > b);
 
+/** How rea runs: a real campaign on the stack (the default), or its state machine in this process. */
+export const reaMode: { value: 'stack' | 'inprocess' } = { value: 'stack' };
+
+/** Forgets every campaign on `models`, so that the next one starts cold (both modes' histories). */
+export async function forget(stack: Stack, models: string[]): Promise<void> {
+  await clearHistory(stack.pool, models);
+  const keep = memoryHistory.runs.filter((r) => !models.includes(r.model));
+  memoryHistory.runs.length = 0;
+  memoryHistory.runs.push(...keep);
+  for (const [id, r] of memoryHistory.results) if (models.includes(r.model)) memoryHistory.results.delete(id);
+}
+
 /** The budget of one search in fidelity units. */
 export const budgetUnits = (spec: Spec, runs: number): number => Math.round(runs * spec.fidelity.high);
 
@@ -62,6 +75,11 @@ export async function reaSearch(
   budget: number,
   opts: { dataSeed?: number; idPrefix?: string; input?: Partial<CampaignInput> } = {},
 ): Promise<SearchRecord> {
+  if (reaMode.value === 'inprocess' && method === 'rea')
+    return reaInProcess(spec, task, seed, budget, {
+      ...(opts.dataSeed !== undefined ? { dataSeed: opts.dataSeed } : {}),
+      ...(opts.input ? { input: opts.input } : {}),
+    });
   writeSpec(spec, opts.dataSeed);
   const input: CampaignInput = {
     model: spec.name,

@@ -7,8 +7,8 @@
 import { say, writeSpec } from './common';
 import { EVAL_SEEDS, pairedGainPct, scoreAll, type Config, type Score } from './evaluate';
 import { answerKey, taskSpec } from './search';
-import { budgetUnits, reaSearch, type SearchRecord } from './searches';
-import { clearHistory, type Stack } from './stack';
+import { budgetUnits, forget, reaSearch, type SearchRecord } from './searches';
+import type { Stack } from './stack';
 import type { Tier, TransferPair } from './tiers';
 
 export interface TransferPairRaw extends TransferPair {
@@ -56,7 +56,7 @@ export async function transfer(
     }
     const spec = taskSpec(p.task);
     const budget = budgetUnits(spec, plan.budgetRuns);
-    await clearHistory(stack.pool, [spec.name]);
+    await forget(stack, [spec.name]);
     say(`transfer: ${p.task}, first campaign on the original data`);
     const first = await reaSearch(stack, 'rea', spec, p.task, p.campaignSeed + 1000, budget, {
       idPrefix: 'bench-tr-first',
@@ -66,14 +66,14 @@ export async function transfer(
       dataSeed: p.driftDataSeed,
       idPrefix: 'bench-tr-warm',
     });
-    await clearHistory(stack.pool, [spec.name]);
+    await forget(stack, [spec.name]);
     say(`transfer: ${p.task}, cold campaign on data seed ${p.driftDataSeed}`);
     const cold = await reaSearch(stack, 'rea', spec, p.task, p.campaignSeed, budget, {
       dataSeed: p.driftDataSeed,
       idPrefix: 'bench-tr-cold',
     });
     writeSpec(spec);
-    await clearHistory(stack.pool, [spec.name]);
+    await forget(stack, [spec.name]);
     const pair: TransferPairRaw = { ...p, budget, first, warm, cold, scores: {} };
     await scorePair(pair);
     pairs.push(pair);
