@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureBenchPackages, loadRaw, lockPart, MODELS, RESULTS, ROOT, saveRaw, say, stamp } from './common';
+import { EVAL_SEEDS } from './evaluate';
 import { noiseChecks, type NoiseRaw } from './noise';
 import { runOrchestration, writeOrchestration, type OrchestrationRaw } from './orchestration';
 import { writeNoise, writeSearchQuality, writeTransfer } from './report';
@@ -50,6 +51,10 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       tasks: { type: 'string' },
       methods: { type: 'string' },
+      /** Search seeds, e.g. 0,1,2 (default: the tier's). */
+      seeds: { type: 'string' },
+      /** Skip the 10×-budget oracle searches (quick iterations). */
+      'no-oracle': { type: 'boolean', default: false },
       /** Keep the searches an interrupted run of this tier finished, and run only the rest. */
       resume: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
@@ -66,7 +71,16 @@ async function main(): Promise<void> {
   const methods = (parseList<Method>(values.methods, METHOD_ORDER, 'methods') ?? base.methods).filter(
     (m) => m !== 'rea-llm' || process.env.REA_LLM_BASE_URL,
   );
-  const tier: Tier = { ...base, tasks };
+  const seeds = values.seeds
+    ?.split(',')
+    .map((x) => Number(x.trim()))
+    .filter((x) => Number.isInteger(x) && x >= 0);
+  if (values.seeds !== undefined && !seeds?.length)
+    throw new Error(
+      `--seeds: expected a comma-separated list of non-negative integers, got "${values.seeds}"`,
+    );
+  const tier: Tier = { ...base, tasks, ...(seeds?.length ? { seeds } : {}) };
+  if (values['no-oracle']) delete tier.oracle;
   const wants = (p: Part) =>
     !only || only.includes(p) || ((p === 'fast' || p === 'hibernation') && only.includes('orchestration'));
   const startedAt = new Date();
@@ -98,16 +112,17 @@ async function runParts(
   if (needsAgent) stack.agent = await startAgent(stack.config, 2);
   if (wants('search')) {
     lockPart('search');
-    const earlier = loadRaw<SearchRaw>('search', tier.name);
+    const earlier = searchRaw(tier.name);
     // Tasks this run does not measure keep their earlier results; with --resume, so do finished searches.
     const keptTasks = (earlier?.tasks ?? []).filter((t) => !tier.tasks.includes(t.task));
     const save = (measured: TaskRaw[], complete: boolean) => {
       const header = stamp(tier.name, startedAt);
       saveRaw('search', {
+        format: 2,
         tier: tier.name,
         header,
         complete: complete && (earlier?.complete ?? true),
-        evalSeeds: [],
+        evalSeeds: EVAL_SEEDS,
         tasks: [
           ...keptTasks.map((t) => ({ ...t, header: t.header ?? earlier?.header })),
           ...measured.map((t) => ({ ...t, header })),
@@ -140,15 +155,18 @@ async function runParts(
     await runOrchestration(stack, tier, { fast: wants('fast'), hibernation: wants('hibernation') });
 }
 
+/** The raw search results of this tier, when they are of this benchmark's shape. */
+function searchRaw(tier: string): SearchRaw | undefined {
+  const raw = loadRaw<SearchRaw>('search', tier);
+  return raw?.format === 2 ? raw : undefined;
+}
+
 async function writeReports(tier: Tier, startedAt: Date): Promise<void> {
   const summary: string[] = [`# Benchmark summary (${tier.name} tier)`, ''];
-  const sq = loadRaw<SearchRaw>('search', tier.name);
+  const sq = searchRaw(tier.name);
   if (sq) {
     // A report on a fresh checkout, or after an interrupted run, scores what was not scored yet.
     for (const t of sq.tasks) await scoreTask(t);
-    for (const t of sq.tasks) {
-      t.records ??= [];
-    }
     saveRaw('search', sq);
     const head = writeSearchQuality(tier, sq, METHOD_ORDER);
     summary.push('## Search quality', '', sq.header, '', ...head.lines.map((l) => `- ${l}`), '');

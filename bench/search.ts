@@ -44,6 +44,8 @@ export interface TaskRaw {
 }
 
 export interface SearchRaw {
+  /** 2: this benchmark's shape (earlier files are ignored). */
+  format: 2;
   tier: string;
   header: string;
   complete: boolean;

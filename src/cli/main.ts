@@ -202,20 +202,39 @@ function printResult(result: CampaignResult): void {
   console.log(
     `    best     ${f(result.best.value)} over ${result.best.replicates} runs: ${result.best.hypothesisId} (${result.best.source})`,
   );
-  console.log(
-    `  gain over baseline: ${result.gainPct.toFixed(2)}% (95% CI ${result.gainCi.low.toFixed(2)}% .. ${result.gainCi.high.toFixed(2)}%)` +
-      (result.significant ? ', more than noise' : ', not significant'),
-  );
-  for (const w of result.wins) {
+  if (result.confirmed !== undefined) {
+    // Campaigns since v2: a posterior on paired seeds, and what the answer is worth.
     console.log(
-      `  win (${w.phase}): ${w.hypothesisId} ${w.gainPct.toFixed(2)}%${w.synergyPct === undefined ? '' : `, synergy ${w.synergyPct.toFixed(2)}%`}`,
+      `  answer's gain over baseline: ${result.gainPct.toFixed(2)}% (95% interval ${result.gainCi.low.toFixed(2)}% .. ${result.gainCi.high.toFixed(2)}%), ` +
+        `P(gain > ${result.minGainPct ?? 0}%) = ${(result.probability ?? 0).toFixed(3)}: ` +
+        (result.best.hypothesisId === 'baseline'
+          ? 'nothing beat the baseline'
+          : result.confirmed
+            ? 'a confirmed win'
+            : 'the best found, NOT confirmed'),
     );
-  }
-  if (result.unconfirmed) {
-    const u = result.unconfirmed;
+    if (result.spentPct !== undefined)
+      console.log(
+        `  spent ${result.spentPct.toFixed(1)}% of the budget${result.stopReason ? `: ${result.stopReason}` : ''}`,
+      );
+    for (const w of result.wins.slice(-5))
+      console.log(`  took the lead (${w.phase}): ${w.hypothesisId} ${w.gainPct.toFixed(2)}%`);
+  } else {
     console.log(
-      `  not confirmed: ${u.hypothesisId} ${u.gainPct.toFixed(2)}% (95% CI ${u.low.toFixed(2)}% .. ${u.high.toFixed(2)}%): the baseline stays`,
+      `  gain over baseline: ${result.gainPct.toFixed(2)}% (95% CI ${result.gainCi.low.toFixed(2)}% .. ${result.gainCi.high.toFixed(2)}%)` +
+        (result.significant ? ', more than noise' : ', not significant'),
     );
+    for (const w of result.wins) {
+      console.log(
+        `  win (${w.phase}): ${w.hypothesisId} ${w.gainPct.toFixed(2)}%${w.synergyPct === undefined ? '' : `, synergy ${w.synergyPct.toFixed(2)}%`}`,
+      );
+    }
+    if (result.unconfirmed) {
+      const u = result.unconfirmed;
+      console.log(
+        `  not confirmed: ${u.hypothesisId} ${u.gainPct.toFixed(2)}% (95% CI ${u.low.toFixed(2)}% .. ${u.high.toFixed(2)}%): the baseline stays`,
+      );
+    }
   }
   console.log(`  best config: ${JSON.stringify(result.best.config)}`);
   if (result.report) console.log(`  report: ${result.report.html}\n          ${result.report.markdown}`);
