@@ -1,7 +1,7 @@
 /**
  * Replays committed workflow histories with today's workflow code: a change that breaks determinism
  * (and so would break every campaign running in production) fails here. Refresh the histories with
- * `REA_RECORD_HISTORIES=test/histories npm run test:one dist/test/integration/campaign.test.js`
+ * `REA_RECORD_HISTORIES=test/histories node --test dist/test/integration/campaign.test.js` (v2; the v1 histories stay as recorded)
  * only when a change is meant to be incompatible (and ship it behind workflow versioning).
  */
 import assert from 'node:assert/strict';
