@@ -13,6 +13,15 @@ describe('trainer protocol lines', () => {
     );
   });
 
+  it('parses progress lines that carry the optional metrics field (the fast trainers print it)', () => {
+    const line =
+      'rea:progress {"step": 59, "steps": 586, "loss": 0.33, "examples_per_s": 512345.6, "metrics": {"ne": 0.93}}';
+    assert.deepEqual(parseLine(line), {
+      kind: 'progress',
+      progress: { step: 59, steps: 586, loss: 0.33, examplesPerSec: 512345.6 },
+    });
+  });
+
   it('parses error lines into failure classes', () => {
     assert.deepEqual(parseLine('rea:error {"class": "oom", "message": "needs 9000 MB, cap 2048 MB"}'), {
       kind: 'error',
