@@ -17,9 +17,10 @@ Run from the repository root with the project's Python:
   at both.  ``--out FILE`` keeps one JSON line per config.
 * ``seeds``: the baseline (plus ``--delta``) at high fidelity over trainer seeds 0..K-1;
   prints mean and standard deviation (n - 1) of NE, and the Bayes NE when there is one.
-* ``time``: wall seconds of whole trainer processes (interpreter start and data loading
-  included, the data cache warm) for the baseline at low and high fidelity; the median of
-  R runs.
+* ``time``: wall and CPU (user + system) seconds of whole trainer processes (interpreter
+  start and data loading included, the data cache warm) for the baseline (plus ``--delta``)
+  at low and high fidelity; the median of R runs.  On a busy machine the CPU time is the
+  better measure of what a run costs.
 
 ``search`` and ``seeds`` run the trainer in this process (same code path as a subprocess;
 ``main`` returns the exit code) to save interpreter starts.
@@ -35,6 +36,7 @@ import json
 import math
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -208,8 +210,9 @@ def cmd_time(args: argparse.Namespace, spec: dict[str, Any]) -> None:
         cfg_path = os.path.join(tmp, "config.json")
         with open(cfg_path, "w", encoding="utf-8") as fh:
             json.dump(config, fh)
-        walls = []
+        walls, cpus = [], []
         for _ in range(args.r + 1):  # the first run warms the data cache
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run(
                 [sys.executable, path, "--config", cfg_path, "--metrics", os.path.join(tmp, "m.json")],
@@ -218,7 +221,10 @@ def cmd_time(args: argparse.Namespace, spec: dict[str, Any]) -> None:
                 cwd=tmp,
             )
             walls.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         summary[f"{label}_wall_s_median"] = statistics.median(walls[1:])
+        summary[f"{label}_cpu_s_median"] = statistics.median(cpus[1:])
         summary[f"{label}_wall_s_all"] = [round(w, 3) for w in walls[1:]]
     print(json.dumps(summary, indent=1))
 
