@@ -163,11 +163,15 @@ export class BullmqPool implements ClusterAdapter {
     const job = await Job.fromId<TrainingJob, ExperimentOutcome>(this.queue, jobId);
     if (!job) return missing;
     const state = await job.getState();
+    if (state === 'completed' || state === 'failed') {
+      // The job may have finished between reading it and reading its state: read it again, so that
+      // its result is the one the state describes (else a success would read as an empty result).
+      const done = (await Job.fromId<TrainingJob, ExperimentOutcome>(this.queue, jobId)) ?? job;
+      return state === 'completed'
+        ? { state: 'finished', outcome: outcomeFromReturnValue(done.returnvalue) }
+        : { state: 'finished', outcome: outcomeOfFailedJob(done.failedReason) };
+    }
     switch (state) {
-      case 'completed':
-        return { state: 'finished', outcome: outcomeFromReturnValue(job.returnvalue) };
-      case 'failed':
-        return { state: 'finished', outcome: outcomeOfFailedJob(job.failedReason) };
       case 'active':
         return { state: 'running', progress: progressOf(job.progress) };
       case 'unknown':
