@@ -75,7 +75,7 @@ export const DEFAULT_TIER: Tier = {
   noise: {
     nullTask: 'fm-null',
     plantedTask: 'fm-planted',
-    planted: {},
+    planted: { step_size: 0.064 },
     campaigns: 20,
     budgetRuns: 20,
     effectSeeds: 20,
