@@ -56,6 +56,8 @@ export const campaignInputSchema = z
     replicates: int().min(2).max(10).default(3),
     /** The smallest gain (% of the primary metric) worth calling a win: a confirmed win has P(gain > this) ≥ 0.95. */
     minGainPct: z.number({ error: 'expected a percentage' }).min(0).max(100).default(0.1),
+    /** The model-based planner: multivariate TPE (default), or uniform random search (a baseline to compare with). */
+    planner: z.enum(['tpe', 'random']).default('tpe'),
     /** Hypotheses in the first validation slate. */
     slateSize: int().min(1).max(1000).default(8),
     /** Successive halving keeps the best 1/eta of each rung. */

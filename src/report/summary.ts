@@ -209,7 +209,24 @@ function headlineOf(data: ReportData): string[] {
   const lines: string[] = [];
   const at = `at fidelity ${r.fidelity}`;
   const base = `baseline ${r.metric} ${formatValue(r.baseline.value)} over ${r.baseline.replicates} replicate(s)`;
-  if (r.best.hypothesisId === BASELINE_ID) {
+  if (r.confirmed !== undefined) {
+    // Campaigns since v2: paired seeds, a posterior, and an answer that is flagged when not confirmed.
+    const p = `P(gain > ${r.minGainPct ?? 0}%) = ${(r.probability ?? 0).toFixed(3)}`;
+    if (r.best.hypothesisId === BASELINE_ID) {
+      lines.push(
+        `Nothing beat the baseline at full fidelity on paired seeds: the answer is the baseline (${base}, ${at}).`,
+      );
+    } else {
+      lines.push(
+        `${r.best.hypothesisId} (${r.best.source}) improves ${r.metric} by ${formatPct(r.gainPct)} over the baseline (95% interval ${formatPct(r.gainCi.low)} to ${formatPct(r.gainCi.high)}; ${p}: ${r.confirmed ? 'a confirmed win' : 'NOT confirmed: the best found, which may be noise'}).`,
+        `Measured ${at} on ${r.best.replicates} paired seed(s): ${r.metric} ${formatValue(r.best.value)} against ${base}.`,
+      );
+    }
+    if (r.spentPct !== undefined)
+      lines.push(
+        `The campaign spent ${r.spentPct.toFixed(1)}% of its budget${r.stopReason ? `; it stopped because ${oneLine(r.stopReason, MAX_ERROR)}` : ''}.`,
+      );
+  } else if (r.best.hypothesisId === BASELINE_ID) {
     lines.push(`Nothing beat the baseline: the final config is the baseline (${base}, ${at}).`);
     if (r.unconfirmed) {
       const u = r.unconfirmed;

@@ -115,10 +115,14 @@ describe('a worker configured with secrets', () => {
       campaignId,
     );
     try {
-      // The slate is proposed after the baseline runs: training jobs ran, and the LLM refused the key.
-      await waitFor('the failed LLM call in the log', () =>
+      // The evidence (the LLM's call among it) is gathered while the baseline runs: wait for both.
+      await waitFor('the failed LLM call and two started training jobs in the log', () =>
         Promise.resolve(
-          parsed().some((l) => l.msg === 'LLM call failed' && l.campaignId === campaignId) ? true : undefined,
+          parsed().some((l) => l.msg === 'LLM call failed' && l.campaignId === campaignId) &&
+            parsed().filter((l) => l.msg === 'training job started' && l.campaignId === campaignId).length >=
+              2
+            ? true
+            : undefined,
         ),
       );
     } finally {

@@ -194,7 +194,7 @@ describe('docs/operations.md: the ops-check commands against a Temporal dev serv
       matches: /--name rejectPlan/,
       check: (r) => {
         assert.equal(r.code, 1, r.out);
-        assert.match(r.out, /no plan is waiting for approval \(the campaign is in preflight\/baseline/);
+        assert.match(r.out, /no plan is waiting for approval \(the campaign is in preflight\/preflight/);
       },
     },
     {

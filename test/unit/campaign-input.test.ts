@@ -23,6 +23,8 @@ describe('campaign input', () => {
       parallelism: 2,
       seed: 0,
       replicates: 3,
+      minGainPct: 0.1,
+      planner: 'tpe',
       slateSize: 8,
       eta: 3,
       refinements: 4,

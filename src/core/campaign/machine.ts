@@ -17,7 +17,14 @@
  * P(gain > minGainPct) ≥ 0.95 under a skeptical (empirical-Bayes) prior on paired differences.
  */
 import type { Budget, CampaignSettings } from '../campaign-input';
-import { baselineConfig, jobCost, knobsWithRole, type Config, type ModelSpec } from '../model-spec';
+import {
+  baselineConfig,
+  configProblems,
+  jobCost,
+  knobsWithRole,
+  type Config,
+  type ModelSpec,
+} from '../model-spec';
 import { decideByRole } from '../runbook';
 import {
   mean,
@@ -31,8 +38,8 @@ import {
   variance,
   type Posterior,
 } from '../search/inference';
-import type { Observation } from '../search/planner';
 import { BASELINE_ID, hypothesisId, mixSeed, SearchSpace, seededRandom, shuffle } from '../search/space';
+import { RandomPlanner, type Observation, type Planner } from '../search/planner';
 import { TpePlanner } from '../search/tpe';
 import type { CampaignResult, FailureClass, Hypothesis, HypothesisSource, Phase, Spend } from '../types';
 import type {
@@ -100,6 +107,32 @@ export type Effect =
   | { type: 'awaitApproval' }
   | { type: 'finish'; status: 'completed' | 'aborted' }
   | { type: 'fail'; message: string; failureType: string };
+
+/** The `status` query's answer. */
+export interface CampaignStatus {
+  phase: Phase;
+  stage: CampaignState['stage'];
+  paused: boolean;
+  aborting?: string;
+  approval: CampaignState['approval'];
+  plan?: Plan;
+  budget: {
+    limit: Budget;
+    used: Spend;
+    byPhase: Record<string, Spend>;
+    split: CampaignSettings['split'];
+    spentPct: number;
+  };
+  answer: AnswerView;
+  incumbent: string;
+  rungs: number[];
+  running: { experimentId: string; hypothesisId: string; fidelity: number; seed: number; purpose: string }[];
+  queued: number;
+  wins: CampaignState['wins'];
+  leaderboard: ReturnType<CampaignMachine['leaderboard']>;
+  experiments: CampaignState['counts'];
+  run: number;
+}
 
 /** What the campaign says about its answer, for the result, the status query and the report. */
 export interface AnswerView {
@@ -1093,13 +1126,16 @@ export class CampaignMachine {
       const local = this.localMove(obs, pending, random);
       if (local) return { configId: local, rung: this.top, k: 0, purpose: 'race' };
     }
-    const planner = new TpePlanner(this.space);
+    const planner: Planner =
+      this.input.planner === 'random' ? new RandomPlanner(this.space) : new TpePlanner(this.space);
     const [config] = planner.propose(obs, pending, 1, random);
     if (!config) return undefined;
     const how =
-      obs.length < 6
-        ? 'a random point while the model has little data'
-        : `TPE pick over ${obs.length} observations`;
+      planner.name === 'random'
+        ? 'a uniform random point (random planner)'
+        : obs.length < 6
+          ? 'a random point while the model has little data'
+          : `TPE pick over ${obs.length} observations`;
     const { id, fresh } = this.register(config, 'planner', 'model', `planner: ${how}`);
     if (!fresh) return undefined;
     const rung = rungOverride ?? s.bottom;
@@ -1212,6 +1248,82 @@ export class CampaignMachine {
       tried: Object.keys(s.configs).length,
       excludeKnobs: s.excludedKnobs,
       phase,
+    };
+  }
+
+  // ---- messages -----------------------------------------------------------------------------
+
+  /** Why a message cannot be taken now, naming the field (the workflow's update validators), or undefined. */
+  refusal(event: CampaignEvent): string | undefined {
+    const s = this.state;
+    const waiting = () =>
+      s.approval.status === 'waiting'
+        ? undefined
+        : `no plan is waiting for approval (the campaign is in ${s.phase}/${s.stage}, approval ${s.approval.status})`;
+    switch (event.type) {
+      case 'approve':
+        return waiting();
+      case 'reject': {
+        const unknown = event.excludeKnobs.filter((k) => !(k in this.spec.knobs));
+        return (
+          waiting() ??
+          (unknown.length
+            ? `rejectPlan is invalid: excludeKnobs: unknown knobs ${unknown.join(', ')}`
+            : undefined)
+        );
+      }
+      case 'setBudget': {
+        const problems = this.budgetProblems(event.budget);
+        return problems.length ? `setBudget is invalid: ${problems.join('; ')}` : undefined;
+      }
+      case 'addHypothesis': {
+        const problems = configProblems(this.spec, event.delta);
+        if (problems.length)
+          return `addHypothesis is invalid: ${problems.map((p) => `delta.${p}`).join('; ')}`;
+        const id = this.idOf(event.delta);
+        if (id === BASELINE_ID)
+          return 'addHypothesis is invalid: delta: expected at least one knob that differs from the baseline (knobs inactive under the others do not count)';
+        if (s.stage === 'finishing' || s.stage === 'done') return 'addHypothesis: the campaign is finishing';
+        if (s.configs[id]) return `addHypothesis: "${id}" is already part of this campaign`;
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** The `status` query's answer: where the campaign is, what it spent, its answer and leaderboard. */
+  status(campaignId: string): CampaignStatus {
+    const s = this.state;
+    return {
+      phase: s.phase,
+      stage: s.stage,
+      paused: s.paused,
+      ...(s.aborting ? { aborting: s.aborting } : {}),
+      approval: s.approval,
+      ...(s.plan ? { plan: s.plan } : {}),
+      budget: {
+        limit: s.budget,
+        used: s.used,
+        byPhase: s.byPhase,
+        split: this.input.split,
+        spentPct: this.spentShare() * 100,
+      },
+      answer: this.answer(),
+      incumbent: s.incumbent,
+      rungs: s.rungs,
+      running: Object.entries(s.running).map(([id, r]) => ({
+        experimentId: `${campaignId}.e${id}`,
+        hypothesisId: r.configId,
+        fidelity: s.rungs[r.rung] as number,
+        seed: this.input.seed + r.k,
+        purpose: r.purpose,
+      })),
+      queued: s.queue.length,
+      wins: s.wins,
+      leaderboard: this.leaderboard(10),
+      experiments: s.counts,
+      run: s.runs,
     };
   }
 

@@ -1,0 +1,157 @@
+/**
+ * Carries out the state machine's effects inside the campaign workflow: a launch is a child
+ * workflow (the experiment), evidence and LLM calls are activities, records are activities; every
+ * outcome comes back to the machine as an event. Tracks what is in flight, for the drain before
+ * continue-as-new and for cancellation.
+ */
+import * as wf from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { EVIDENCE_ACTIVITY, QUICK_ACTIVITY } from './activity-options';
+import type { experiment, ExperimentInput } from './experiment';
+import type { CampaignSettings } from '../src/core/campaign-input';
+import type { CampaignEvent, CampaignMachine, Effect, Launch } from '../src/core/campaign/machine';
+import * as msg from '../src/core/messages';
+import type { ModelSpec } from '../src/core/model-spec';
+import type { CampaignResult, ExperimentOutcome } from '../src/core/types';
+
+const act = wf.proxyActivities<Activities>(QUICK_ACTIVITY);
+const slow = wf.proxyActivities<Activities>(EVIDENCE_ACTIVITY);
+
+export class CampaignEffects {
+  private readonly scopes = new Map<string, wf.CancellationScope>();
+  readonly pending = new Set<Promise<unknown>>();
+  startedThisRun = 0;
+  result?: CampaignResult;
+
+  constructor(
+    private readonly c: CampaignMachine,
+    private readonly ctx: { campaignId: string; spec: ModelSpec; input: CampaignSettings },
+    private readonly events: CampaignEvent[],
+  ) {}
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+
+  cancelAll(): void {
+    this.scopes.forEach((scope) => scope.cancel());
+  }
+
+  /** An activity whose answer (or failure) becomes an event. */
+  private call<T>(
+    p: Promise<T>,
+    ok: (v: T) => CampaignEvent,
+    failed: (message: string) => CampaignEvent,
+  ): void {
+    this.track(
+      p.then(
+        (v) => this.events.push(ok(v)),
+        (err: unknown) => this.events.push(failed((err as Error).message)),
+      ),
+    );
+  }
+
+  carryOut(effect: Effect): void {
+    const { campaignId, spec, input } = this.ctx;
+    const state = this.c.state;
+    switch (effect.type) {
+      case 'launch':
+        return this.launch(effect.launch);
+      case 'gatherEvidence': {
+        const { excludeKnobs, feedback, count } = effect;
+        const highFidelity = state.rungs.at(-1) as number;
+        const req = { campaignId, spec, highFidelity, excludeKnobs, feedback, count, llmBudget: input.llm };
+        return this.call(
+          slow.gatherEvidence(req),
+          (r) => ({ type: 'evidence', ...r }),
+          (message) => ({ type: 'evidenceFailed', message }),
+        );
+      }
+      case 'askLlm':
+        return this.call(
+          slow.askLlm({ campaignId, spec, request: effect.request, llmBudget: input.llm }),
+          (hypotheses) => ({ type: 'llmSuggestions', hypotheses }),
+          (message) => ({ type: 'llmFailed', message }),
+        );
+      case 'recordPhase':
+        return this.track(act.recordCampaignPhase(campaignId, effect.phase, effect.plan ?? null));
+      case 'recordRunbook':
+        return this.track(act.recordRunbookAction(`${campaignId}.e${effect.experimentId}`, effect.action));
+      case 'cancelAll':
+        return this.cancelAll();
+      case 'awaitApproval':
+        state.approval.since = Date.now();
+        return;
+      case 'finish':
+        this.result = this.c.result(campaignId, effect.status, state.aborting);
+        return;
+      case 'fail':
+        throw wf.ApplicationFailure.nonRetryable(effect.message, effect.failureType);
+    }
+  }
+
+  /** One training run as a child workflow; its outcome (or cancellation) comes back as `finished`. */
+  private launch(l: Launch): void {
+    const { campaignId, spec, input } = this.ctx;
+    const experimentId = `${campaignId}.e${l.experimentId}`;
+    const { phase, attempt, cost, purpose } = l.item;
+    const scope = new wf.CancellationScope();
+    this.scopes.set(l.experimentId, scope);
+    this.startedThisRun += 1;
+    const args: ExperimentInput = {
+      spec,
+      request: {
+        campaignId,
+        experimentId,
+        model: spec.name,
+        phase,
+        role: l.role,
+        attempt,
+        costGpuHours: cost.gpuHours,
+        hypothesis: l.hypothesis,
+        config: l.config,
+        fidelity: l.fidelity,
+        seed: l.seed,
+        pollIntervalSec: input.pollIntervalSec,
+      },
+    };
+    const settled = (outcome: ExperimentOutcome): number =>
+      this.events.push(
+        outcome.status === 'succeeded'
+          ? {
+              type: 'finished',
+              experimentId: l.experimentId,
+              value: outcome.metrics[spec.metric.primary] ?? NaN,
+            }
+          : {
+              type: 'finished',
+              experimentId: l.experimentId,
+              failure: { failureClass: outcome.failureClass, message: outcome.message },
+            },
+      );
+    const run = scope.run(() =>
+      wf.executeChild<typeof experiment>(msg.EXPERIMENT_WORKFLOW, {
+        args: [args],
+        workflowId: experimentId,
+        parentClosePolicy: 'REQUEST_CANCEL',
+        staticSummary: `${spec.name} · ${phase} · ${l.hypothesis.id} @ ${spec.fidelity.knob}=${l.fidelity} seed ${l.seed}`,
+        staticDetails: `**Hypothesis** (${l.hypothesis.source}): ${l.hypothesis.rationale}\n\n**Purpose:** ${purpose} · **attempt:** ${attempt}`,
+      }),
+    );
+    this.track(
+      run
+        .then(
+          (r) => settled(r.outcome),
+          (err: unknown) =>
+            settled({
+              status: 'failed',
+              failureClass: wf.isCancellation(err) ? 'cancelled' : 'crash',
+              message: (err as Error).message,
+              wallTimeSec: 0,
+            }),
+        )
+        .finally(() => this.scopes.delete(l.experimentId)),
+    );
+  }
+}
