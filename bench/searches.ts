@@ -4,7 +4,7 @@
  * the peers run through bench/peers.py (Optuna, ask/tell, the spec's own trainer).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { CampaignInput } from '../src/core/campaign-input';
 import { slotGaps, utilization } from './analysis';
@@ -45,13 +45,25 @@ const better = (spec: Spec, a: number, b: number) => (spec.metric.direction === 
 /** How rea runs: a real campaign on the stack (the default), or its state machine in this process. */
 export const reaMode: { value: 'stack' | 'inprocess' } = { value: 'stack' };
 
-/** Forgets every campaign on `models`, so that the next one starts cold (both modes' histories). */
+/**
+ * Forgets every campaign, so that the next one starts cold: the history of *similar* models counts as
+ * evidence too (the fast tasks share their knobs), and a benchmark search must not inherit another's.
+ * Only the models the bench runs are touched in PostgreSQL (their rows are the bench's own).
+ */
 export async function forget(stack: Stack, models: string[]): Promise<void> {
-  await clearHistory(stack.pool, models);
-  const keep = memoryHistory.runs.filter((r) => !models.includes(r.model));
-  memoryHistory.runs.length = 0;
-  memoryHistory.runs.push(...keep);
-  for (const [id, r] of memoryHistory.results) if (models.includes(r.model)) memoryHistory.results.delete(id);
+  await clearHistory(stack.pool, [...new Set([...models, ...benchModels()])]);
+  memoryHistory.clear();
+}
+
+/** Every model spec the bench may run (models/ and bench/models/). */
+function benchModels(): string[] {
+  return [path.join(ROOT, 'models'), path.join(ROOT, 'bench', 'models')].flatMap((dir) =>
+    existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => f.slice(0, -5))
+      : [],
+  );
 }
 
 /** The budget of one search in fidelity units. */
