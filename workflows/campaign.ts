@@ -27,7 +27,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { QUICK_ACTIVITY } from './activity-options';
+import { LLM_ACTIVITY, QUICK_ACTIVITY } from './activity-options';
 import {
   fidelityLevels,
   inputProblemsAgainstSpec,
@@ -69,11 +69,10 @@ const {
   recordCampaignPhase,
   recordCampaignFinished,
   recordRunbookAction,
-  proposeHypotheses,
   proposeRefinements,
-  proposeMerges,
   writeCampaignReport,
 } = proxyActivities<Activities>(QUICK_ACTIVITY);
+const { proposeHypotheses, proposeMerges } = proxyActivities<Activities>(LLM_ACTIVITY);
 
 export interface CampaignStatus {
   phase: Phase;
