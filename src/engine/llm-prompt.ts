@@ -126,6 +126,7 @@ export function slateEvidence(input: {
   feedback: readonly string[];
   maxCards: number;
   maxHistory: number;
+  maxNotes: number;
 }): Evidence[] {
   const out: Evidence[] = [];
   input.cards.slice(0, input.maxCards).forEach((card, i) => {
@@ -163,6 +164,11 @@ export function slateEvidence(input: {
       ref: `history:${f.hypothesisId}`,
       text: `${f.hypothesisId}: failed (${f.failureClass}) ${f.count} times`,
     })),
+    // Track records are long: only where the prompt may be.
+    ...h.notes.slice(0, input.maxNotes).map((n) => ({
+      ref: `history:track-record:${n.campaignId}`,
+      text: `track record of an earlier campaign: ${n.note}`,
+    })),
   ];
   lines
     .slice(0, input.maxHistory)
@@ -181,8 +187,10 @@ export function slateEvidence(input: {
         s.best.length
           ? `Best: ${s.best.map((b) => `${b.hypothesisId} ${signed(b.gainPct)}`).join(', ')}.`
           : 'Nothing beat the baseline yet.',
-        tried.length ? `Knobs changed so far: ${tried.join(', ')}.` : '',
-        s.knobsUntried.length ? `Never changed: ${s.knobsUntried.join(', ')}.` : '',
+        // Whichever list is shorter says which knobs were tried.
+        tried.length <= s.knobsUntried.length
+          ? `Knobs changed so far: ${tried.join(', ') || 'none'}; the others never.`
+          : `Knobs never changed: ${s.knobsUntried.join(', ') || 'none'}; the others were.`,
         s.plannerNext.length ? `It tries next: ${s.plannerNext.join('; ')}.` : '',
       ]
         .filter(Boolean)
@@ -354,6 +362,7 @@ export function slatePrompt(input: SlatePromptInput): SlatePrompt {
     feedback: input.feedback,
     maxCards: input.limits ? 3 : 6,
     maxHistory: input.limits ? 4 : 8,
+    maxNotes: input.limits ? 0 : 2,
   });
   const open = Object.entries(spec.knobs).filter(([name]) => !input.frozen.includes(name));
   const data = {
@@ -361,7 +370,7 @@ export function slatePrompt(input: SlatePromptInput): SlatePrompt {
     model: firstSentence(spec.description ?? spec.name, input.limits ? 120 : 400),
     knobSpace: Object.fromEntries(open.map(([name, knob]) => [name, describeKnob(knob)])),
     evidence: Object.fromEntries(evidence.map((e) => [e.id, e.text])),
-    alreadyTried: input.alreadyTried.slice(0, input.limits ? 12 : 40),
+    alreadyTried: input.alreadyTried.slice(0, input.limits ? 8 : 40),
   };
   return {
     system: SLATE_SYSTEM,
