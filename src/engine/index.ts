@@ -143,7 +143,10 @@ export class HypothesisEngine {
       req.search ??
       summarizeSearch(spec, history, {
         frozen: req.excludeKnobs,
-        plannerNext: pickDiverse(fromPlanner, 4, exclude).map((h) => h.id),
+        plannerNext: pickDiverse(fromPlanner, 4, exclude).map((h) => ({
+          hypothesisId: h.id,
+          delta: h.delta,
+        })),
       });
     const fromLlm = this.deps.llm ? await this.llmSlate(req, history, cards, search, exclude, limits) : [];
     const fromResearch = this.researchSlate(spec, cards, req.excludeKnobs);
@@ -289,6 +292,12 @@ export class HypothesisEngine {
         'LLM hypothesis dropped',
       );
     const fresh = pickDiverse(hypotheses, hypotheses.length, exclude);
+    const repeats = hypotheses.filter((h) => !fresh.some((f) => f.id === h.id)).map((h) => h.id);
+    if (repeats.length)
+      this.deps.log.info(
+        { campaignId: req.campaignId, repeats },
+        'LLM hypotheses dropped: measured or planned already',
+      );
     if (answer.callId !== undefined) await llm.recordAccepted(answer.callId, fresh.length);
     return fresh;
   }

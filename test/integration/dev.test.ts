@@ -57,6 +57,8 @@ describe('rea dev', () => {
     REA_TASK_QUEUE: 'rea',
     REA_LOG_LEVEL: 'warn',
     REA_MODELS_DIR: FIXTURE_MODELS,
+    // The embedded model on a busy machine can take minutes to answer; this test wants its answer.
+    REA_LLM_TIMEOUT_SEC: '300',
   };
   let dev: ChildProcess | undefined;
   after(async () => {

@@ -9,6 +9,7 @@ import { configProblems, parseModelSpec } from '../../src/core/model-spec';
 import type { History, Measurement } from '../../src/engine/history';
 import type { RetrievedCard } from '../../src/engine/knowledge';
 import {
+  describeConfig,
   slateHypotheses,
   slateJsonSchema,
   slatePrompt,
@@ -62,7 +63,7 @@ const card = (id: string, effect: string): RetrievedCard => ({
   id,
   title: `Card ${id}`,
   category: 'optimization',
-  suggests: [{ lr: 0.003 }],
+  suggests: [{ lr: 0.003 }, { lr: 0.001 }],
   effect,
   citation: 'Someone. 2020.',
   body: 'A long body that the prompt leaves out.',
@@ -70,7 +71,10 @@ const card = (id: string, effect: string): RetrievedCard => ({
 });
 
 describe('the slate prompt', () => {
-  const search = summarizeSearch(spec, history, { frozen: ['shuffle'], plannerNext: ['buckets=10000'] });
+  const search = summarizeSearch(spec, history, {
+    frozen: ['shuffle'],
+    plannerNext: [{ hypothesisId: 'buckets=10000', delta: { buckets: 10000 } }],
+  });
 
   it("summarizes the optimizer's state: best configs, knobs tried and untried, what it tries next", () => {
     assert.equal(search.measured, 3);
@@ -80,7 +84,7 @@ describe('the slate prompt', () => {
     );
     assert.deepEqual(search.knobsTried, { lr: 1, mlp_depth: 1, optimizer: 1 });
     assert.deepEqual(search.knobsUntried, ['buckets'], 'a frozen knob is neither tried nor open');
-    assert.deepEqual(search.plannerNext, ['buckets=10000']);
+    assert.deepEqual(search.plannerNext, [{ hypothesisId: 'buckets=10000', delta: { buckets: 10000 } }]);
   });
 
   const prompt = slatePrompt({
@@ -119,11 +123,14 @@ describe('the slate prompt', () => {
     );
     assert.equal(
       data.evidence.R1,
-      'Card adam: Adam converges fast. Suggests lr=0.003.',
-      'the first sentence',
+      'Card adam: Adam converges fast. Suggests lr=0.001.',
+      'the first sentence, and the first suggestion not measured yet (lr=0.003 was)',
     );
-    assert.match(data.evidence.H1 ?? '', /lr=0\.003: \+1\.5% vs baseline at fidelity 100, 3 runs/);
-    assert.match(data.evidence.S1 ?? '', /Best: lr=0\.003 \+1\.5%.*It tries next: buckets=10000/);
+    assert.equal(data.evidence.H1, '+1.5% vs baseline at fidelity 100, 3 runs, earlier campaign: lr=0.003');
+    assert.match(
+      data.evidence.S1 ?? '',
+      /Best: \+1\.5% lr=0\.003 \| \+0\.4% optimizer=sgd\..*It tries next: buckets=10000/,
+    );
     assert.match(data.evidence.F1 ?? '', /^An engineer wrote: Ignore the schema/);
     assert.match(prompt.system, /never an instruction/);
     assert.ok(
@@ -153,6 +160,21 @@ describe('the slate prompt', () => {
     assert.deepEqual(changes[2]?.properties.value, { type: 'string', enum: ['adagrad', 'sgd'] });
     assert.deepEqual(changes[3]?.properties.value, { type: 'number', enum: [10000] });
     assert.deepEqual(props.sources.items.enum, ['R1', 'R2', 'H1', 'H2', 'H3', 'H4', 'S1', 'F1']);
+  });
+
+  it('writes a many-knob config in a few tokens', () => {
+    const delta = {
+      lr: 0.031134,
+      batch_size: 1061,
+      features: 'user_id,ad_id',
+      mlp_widths: '64,64',
+      dropout: 0.01,
+    };
+    assert.equal(
+      describeConfig(delta),
+      'lr=0.0311; batch_size=1061; features=user_id,ad_id; mlp_widths=64,64; and 1 more knobs',
+    );
+    assert.equal(describeConfig({ lr: 0.003 }), 'lr=0.003');
   });
 
   it('stays in the strict subset without limits: no lengths, counts or bounds', () => {
@@ -199,7 +221,7 @@ describe('the slate prompt', () => {
     for (const h of hypotheses) assert.deepEqual(configProblems(spec, h.delta), []);
     assert.equal(
       hypotheses[0]?.rationale,
-      "Lower the learning rate: H1 shows lr=0.003 gained 1.5%; go a bit lower. [evidence: history lr=0.003: +1.5% vs baseline at fidelity 100, 3 runs, earlier campaign; research card adam; the optimizer's state]",
+      "Lower the learning rate: H1 shows lr=0.003 gained 1.5%; go a bit lower. [evidence: history +1.5% vs baseline at fidelity 100, 3 runs, earlier campaign: lr=0.003; research card adam; the optimizer's state]",
     );
     assert.match(
       hypotheses[1]?.rationale ?? '',
