@@ -209,9 +209,13 @@ export function slateEvidence(input: {
           ? `Best: ${s.best.map((b) => `${signed(b.gainPct)} ${describeConfig(b.delta, 3)}`).join(' | ')}.`
           : 'Nothing beat the baseline yet.',
         // Whichever list is shorter says which knobs were tried.
-        tried.length <= s.knobsUntried.length
-          ? `Knobs changed so far: ${tried.join(', ') || 'none'}; the others never.`
-          : `Knobs never changed: ${s.knobsUntried.join(', ') || 'none'}; the others were.`,
+        !tried.length
+          ? 'No knob was changed yet.'
+          : !s.knobsUntried.length
+            ? 'Every knob was changed at least once.'
+            : tried.length <= s.knobsUntried.length
+              ? `Knobs changed so far: ${tried.join(', ')}; the others never.`
+              : `Knobs never changed: ${s.knobsUntried.join(', ')}; the others were.`,
         s.plannerNext.length
           ? `It tries next: ${s.plannerNext.map((p) => describeConfig(p.delta, 3)).join(' | ')}.`
           : '',
