@@ -107,6 +107,8 @@ export interface LocalLlm {
   stop(): Promise<void>;
 }
 
+const readyLine = z.object({ url: z.string().regex(/^http:\/\/[^/\s]+$/) });
+
 export class LocalLlmError extends Error {
   override readonly name = 'LocalLlmError';
 }
@@ -148,13 +150,20 @@ export async function startLocalLlm(opts: LocalLlmOptions): Promise<LocalLlm> {
     child.once('exit', (code, signal) => resolve(`exited (${signal ?? `code ${String(code)}`})`)),
   );
   child.once('error', () => undefined); // reported through 'exit'
-  const ready = new Promise<{ url: string }>((resolve, reject) => {
+  // The launcher prints one JSON line with its address; anything a library printed before it is skipped.
+  const ready = new Promise<{ url: string }>((resolve) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.once('line', (line) => {
+    lines.on('line', (line) => {
+      let parsed: unknown;
       try {
-        resolve(z.object({ url: z.string().url() }).parse(JSON.parse(line)));
+        parsed = JSON.parse(line);
       } catch {
-        reject(new LocalLlmError(`the LLM server said "${line.slice(0, 200)}" instead of its address`));
+        return;
+      }
+      const address = readyLine.safeParse(parsed);
+      if (address.success) {
+        lines.close();
+        resolve(address.data);
       }
     });
   });

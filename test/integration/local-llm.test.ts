@@ -8,6 +8,7 @@
  * calls. Skipped only when REA_LLM=off, where set-up installs no model.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -108,6 +109,31 @@ describe('a campaign with the embedded LLM (real model)', { skip: process.env.RE
     assert.equal(llm.model, 'qwen2.5-coder-1.5b-instruct-q4_k_m');
     assert.equal(config.REA_LLM_PRICE_INPUT, 0);
     assert.equal(config.REA_LLM_SCHEMA_LIMITS, true);
+  });
+
+  it('stops when the process that started it dies, even by SIGKILL', async () => {
+    const script = `require(${JSON.stringify(path.join(root, 'dist', 'src', 'llm', 'local-server.js'))})
+      .startLocalLlm({ root: ${JSON.stringify(root)} })
+      .then((llm) => { console.log(llm.baseUrl); setInterval(() => undefined, 1000); });`;
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const url = await new Promise<string>((resolve, reject) => {
+      parent.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
+      parent.once('exit', (code) =>
+        reject(new Error(`the parent exited (${code}) before the server was up`)),
+      );
+    });
+    assert.equal((await fetch(`${url}/models`)).status, 200);
+    parent.kill('SIGKILL');
+    const deadline = Date.now() + 20_000;
+    let alive = true;
+    while (alive && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      alive = await fetch(`${url}/models`).then(
+        () => true,
+        () => false,
+      );
+    }
+    assert.equal(alive, false, `the orphaned server at ${url} still answers`);
   });
 
   it('writes hypotheses that are recorded with tokens and latency, pass the gate, and ignore an injected card', async () => {
