@@ -228,7 +228,7 @@ export function localLlmEnv(llm: LocalLlm, env: NodeJS.ProcessEnv = process.env)
     REA_LLM_PRICE_OUTPUT: '0',
     REA_LLM_SCHEMA_LIMITS: own('REA_LLM_SCHEMA_LIMITS', 'true'),
     REA_LLM_HYPOTHESES_PER_CALL: own('REA_LLM_HYPOTHESES_PER_CALL', '2'),
-    REA_LLM_TIMEOUT_SEC: own('REA_LLM_TIMEOUT_SEC', '120'),
+    REA_LLM_TIMEOUT_SEC: own('REA_LLM_TIMEOUT_SEC', '240'),
     REA_LLM_MAX_RETRIES: own('REA_LLM_MAX_RETRIES', '0'),
   };
 }
