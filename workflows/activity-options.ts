@@ -8,11 +8,14 @@ export const QUICK_ACTIVITY: ActivityOptions = {
 };
 
 /**
- * Evidence and LLM calls (history queries, card search, a local model that answers in seconds to a
- * minute): a longer limit and a few attempts; a campaign that gets no evidence plans without it.
+ * Evidence and LLM calls (history queries, card search, an LLM — a slow local model answers in a
+ * minute or two): the activity heartbeats while it waits, so a lost worker is noticed within a
+ * minute; the engine fits its LLM calls inside this timeout (src/engine/llm.ts). A few attempts: a
+ * campaign that gets no evidence plans without it, and the planner fills in for the LLM.
  */
 export const EVIDENCE_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
   retry: {
     initialInterval: '2 seconds',
     maximumInterval: '30 seconds',

@@ -28,8 +28,10 @@ import { createPool, ensureDatabase } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { Store } from '../db/store';
 import { UnknownCampaignError, writeCampaignReport } from '../report';
+import { loadReportData } from '../report/data';
+import { buildReport, formatPct, type LlmSection } from '../report/summary';
 import { indexKnowledge, readCard as readCardFile, searchKnowledge, upsertCard } from '../engine/knowledge';
-import { startStack } from '../dev/stack';
+import { startStack, type StackLlm } from '../dev/stack';
 import { createLogger } from '../logging';
 import { readModelSpec } from '../models';
 import { connectClient, startCampaign } from '../temporal/client';
@@ -144,6 +146,7 @@ rea dev is running.
   Temporal:   ${config.REA_TEMPORAL_ADDRESS} (namespace ${config.REA_TEMPORAL_NAMESPACE}, task queue ${config.REA_TASK_QUEUE})
   Web UI:     ${stack.server.uiUrl}
   State:      ${path.join(config.REA_WORK_DIR, 'temporal.db')} (kept across restarts)
+  LLM:        ${describeStackLlm(stack.llm)}
   Metrics:    rea ${config.REA_METRICS_ADDRESS ? `http://${config.REA_METRICS_ADDRESS}/metrics` : 'off (REA_METRICS_ADDRESS)'}, Temporal SDK ${config.REA_TEMPORAL_METRICS_ADDRESS ? `http://${config.REA_TEMPORAL_METRICS_ADDRESS}/metrics` : 'off (REA_TEMPORAL_METRICS_ADDRESS)'}
 Start a campaign:  rea campaign start examples/campaign.json
 Press Ctrl-C to stop.
@@ -153,6 +156,44 @@ Press Ctrl-C to stop.
   await stack.stop();
   if (reason.startsWith('exit of'))
     throw new Error(`rea dev stopped because the ${reason.slice(8)} process exited`);
+}
+
+/** Which LLM writes hypotheses, in one line for a banner. */
+function describeStackLlm(llm: StackLlm): string {
+  switch (llm.kind) {
+    case 'local':
+      return `${llm.title}, embedded (llama.cpp server at ${llm.baseUrl}, model ${llm.model}, ${llm.threads} threads)`;
+    case 'endpoint':
+      return `${llm.model} at ${llm.host} (REA_LLM_BASE_URL)`;
+    case 'off':
+      return 'off (REA_LLM=off and no REA_LLM_BASE_URL): the planner and the research cards propose alone';
+  }
+}
+
+/** The LLM's part in a campaign, for the terminal: its calls, and how each hypothesis it wrote fared. */
+function printLlmSection(llm: LlmSection | undefined): void {
+  if (!llm) {
+    console.log('\nthe LLM: no calls, no hypotheses');
+    return;
+  }
+  const statuses = Object.entries(llm.byStatus)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
+  const latency = llm.meanLatencySec === undefined ? '' : `, ${llm.meanLatencySec.toFixed(1)} s per answer`;
+  console.log(
+    `\nthe LLM (${llm.models.join(', ') || 'no model'}): ${llm.calls} call${llm.calls === 1 ? '' : 's'} (${statuses}), ` +
+      `${llm.promptTokens} prompt + ${llm.completionTokens} completion tokens${latency}, $${llm.costUsd.toFixed(4)}`,
+  );
+  for (const err of llm.errors) console.log(`  ${err}`);
+  console.log(`hypotheses the LLM wrote (${llm.hypotheses.length}):`);
+  for (const h of llm.hypotheses) {
+    const measured =
+      h.fidelity === undefined
+        ? ''
+        : ` at ${h.fidelity} (${h.runs} run${h.runs === 1 ? '' : 's'}${h.gainPct === undefined ? '' : `, ${formatPct(h.gainPct)}`})`;
+    console.log(`  ${h.hypothesisId.padEnd(40)} ${h.outcome}${measured}`);
+    console.log(`      ${h.rationale}`);
+  }
 }
 
 /** Reads a campaign input file (or stdin); one past the size limit is refused before it is parsed. */
@@ -484,6 +525,7 @@ async function cmdDemo(config: ReaConfig): Promise<void> {
   const logsDir = path.join(config.REA_WORK_DIR, 'logs');
   console.log(`starting the embedded stack (logs in ${logsDir})...`);
   const stack = await startStack(config, log, { output: { logsDir }, agentSlots: 2 });
+  console.log(`LLM: ${describeStackLlm(stack.llm)}`);
   const client = await connectClient(config);
   const pool = createPool(config.REA_DATABASE_URL, 1);
   try {
@@ -511,6 +553,7 @@ async function cmdDemo(config: ReaConfig): Promise<void> {
         `  ${r.id.padEnd(42)} ${r.phase.padEnd(13)} ${r.role.padEnd(10)} ${r.hypothesis_id.padEnd(28)} ${String(r.fidelity).padStart(5)}  ${value}`,
       );
     }
+    printLlmSection(buildReport(await loadReportData(pool, handle.workflowId)).llm);
     console.log(`\nworkflow ${handle.workflowId}: ${described.status.name}`);
     printResult(result);
   } finally {

@@ -9,19 +9,29 @@
  */
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { baselineConfig, type Config, type Knob, type ModelSpec } from '../core/model-spec';
+import { baselineConfig, type Config, type ModelSpec } from '../core/model-spec';
 import { hypothesisId, withoutBaselineValues } from '../core/planner';
 import type { Hypothesis } from '../core/types';
 import type { Logger } from '../logging';
-import { loadHistory, summarizeHistory, type History } from './history';
+import { loadHistory, type History } from './history';
 import { searchKnowledge, type RetrievedCard } from './knowledge';
 import type { LlmBudget, LlmClient } from './llm';
 import type { Evidence } from '../core/campaign/state';
 import type { LlmRequest } from '../core/campaign/machine';
 import { gatherEvidence, type EvidenceRequest } from './evidence';
 import { PgHistory, PgKnowledge } from './sources';
+import {
+  clean,
+  slateAnswerSchema,
+  slateHypotheses,
+  slatePrompt,
+  summarizeSearch,
+  type SearchSummary,
+} from './llm-prompt';
 import { TpePlanner } from './tpe';
 import { describeDelta, pickDiverse, repairChanges } from './validate';
+
+export { slateAnswerSchema, type SearchSummary, type SlateAnswer } from './llm-prompt';
 
 export interface SlateRequest {
   campaignId: string;
@@ -36,6 +46,14 @@ export interface SlateRequest {
   feedback: string[];
   highFidelity: number;
   llmBudget: LlmBudget;
+  /** The optimizer's state for the LLM's prompt; unset: summarized from history. */
+  search?: SearchSummary;
+}
+
+/** What the caller's own time allows: an activity passes the end of its start-to-close timeout. */
+export interface CallLimits {
+  /** Epoch ms by which every LLM call must have answered. */
+  deadline?: number;
 }
 
 /** The gatherEvidence activity's request: the evidence request and the campaign's LLM budget. */
@@ -62,24 +80,6 @@ export interface RefineRequest {
   highFidelity: number;
 }
 
-const value = z.union([z.string(), z.number(), z.boolean()]);
-export const slateAnswerSchema = z.object({
-  hypotheses: z
-    .array(
-      z.object({
-        title: z.string().max(300),
-        rationale: z.string().min(1, 'expected a reason').max(3000),
-        changes: z
-          .array(z.object({ knob: z.string().max(200), value }))
-          .min(1)
-          .max(12),
-        sources: z.array(z.string().max(200)).max(12),
-      }),
-    )
-    .max(50),
-});
-export type SlateAnswer = z.output<typeof slateAnswerSchema>;
-
 export const mergeAnswerSchema = z.object({
   merges: z
     .array(
@@ -91,37 +91,7 @@ export const mergeAnswerSchema = z.object({
     .max(20),
 });
 
-// Hand-written JSON Schemas in the strict subset that OpenAI structured outputs accept.
-const valueSchema = { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] };
-const slateJsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['hypotheses'],
-  properties: {
-    hypotheses: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['title', 'rationale', 'changes', 'sources'],
-        properties: {
-          title: { type: 'string' },
-          rationale: { type: 'string' },
-          changes: {
-            type: 'array',
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['knob', 'value'],
-              properties: { knob: { type: 'string' }, value: valueSchema },
-            },
-          },
-          sources: { type: 'array', items: { type: 'string' } },
-        },
-      },
-    },
-  },
-};
+// A hand-written JSON Schema in the strict subset that OpenAI structured outputs accept.
 const mergeJsonSchema = {
   type: 'object',
   additionalProperties: false,
@@ -148,20 +118,6 @@ const SYSTEM = [
   'Answer with one JSON object and nothing else.',
 ].join(' ');
 
-/** Text from logs, cards and people: no control characters, bounded length. */
-function clean(text: string, max: number): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ').slice(0, max);
-}
-
-function knobSpace(spec: ModelSpec, frozen: readonly string[]) {
-  return Object.fromEntries(
-    Object.entries(spec.knobs)
-      .filter(([name]) => !frozen.includes(name))
-      .map(([name, knob]: [string, Knob]) => [name, knob]),
-  );
-}
-
 export class HypothesisEngine {
   constructor(private readonly deps: { pool: Pool; llm?: LlmClient; log: Logger }) {}
 
@@ -181,7 +137,7 @@ export class HypothesisEngine {
   }
 
   /** The validation slate: LLM, research, history and planner hypotheses, valid, new and diverse. */
-  async proposeSlate(req: SlateRequest): Promise<Hypothesis[]> {
+  async proposeSlate(req: SlateRequest, limits: CallLimits = {}): Promise<Hypothesis[]> {
     const { spec, count } = req;
     const history = await loadHistory(this.deps.pool, spec, {
       campaignId: req.campaignId,
@@ -189,11 +145,21 @@ export class HypothesisEngine {
     });
     const cards = await this.research(spec, req.feedback);
     const exclude = new Set([...req.exclude, ...history.triedIds]);
-    const fromLlm = this.deps.llm ? await this.llmSlate(req, history, cards, exclude) : [];
-    const fromResearch = this.researchSlate(spec, cards, req.excludeKnobs);
-    const fromHistory = this.historySlate(spec, history, req.excludeKnobs);
     const plannerCount = Math.max(count, 4);
     const fromPlanner = this.plannerSlate(req, history, plannerCount);
+    // The LLM sees what the planner will try, so that it can add what the planner cannot.
+    const search =
+      req.search ??
+      summarizeSearch(spec, history, {
+        frozen: req.excludeKnobs,
+        plannerNext: pickDiverse(fromPlanner, 4, exclude).map((h) => ({
+          hypothesisId: h.id,
+          delta: h.delta,
+        })),
+      });
+    const fromLlm = this.deps.llm ? await this.llmSlate(req, history, cards, search, exclude, limits) : [];
+    const fromResearch = this.researchSlate(spec, cards, req.excludeKnobs);
+    const fromHistory = this.historySlate(spec, history, req.excludeKnobs);
 
     // Quotas keep both sources and the planner on every slate; whatever a source lacks, the planner fills.
     const ownExclude = new Set(req.exclude);
@@ -290,37 +256,36 @@ export class HypothesisEngine {
     req: SlateRequest,
     history: History,
     cards: RetrievedCard[],
+    search: SearchSummary,
     exclude: ReadonlySet<string>,
+    limits: CallLimits,
   ): Promise<Hypothesis[]> {
     const llm = this.deps.llm as LlmClient;
     const { spec } = req;
-    const data = {
-      task: `Propose ${req.count} hypotheses to improve ${spec.metric.primary} (${spec.metric.direction}) of model ${spec.name}.`,
-      model: { name: spec.name, description: clean(spec.description ?? '', 1000), metric: spec.metric },
-      knobSpace: knobSpace(spec, req.excludeKnobs),
-      baseline: baselineConfig(spec),
-      alreadyTried: [...exclude].slice(0, 80),
-      history: clean(summarizeHistory(history), 4000),
-      research: cards.map((c) => ({
-        id: c.id,
-        title: clean(c.title, 200),
-        effect: clean(c.effect, 500),
-        suggests: c.suggests,
-        citation: clean(c.citation, 300),
-        notes: clean(c.body, 700),
-      })),
-      engineerFeedback: req.feedback.map((f) => clean(f, 1000)),
-    };
+    const prompt = slatePrompt({
+      spec,
+      count: Math.max(1, Math.min(req.count, llm.settings.hypothesesPerCall ?? req.count)),
+      history,
+      cards,
+      search,
+      alreadyTried: [...exclude],
+      frozen: req.excludeKnobs,
+      feedback: req.feedback,
+      limits: llm.settings.schemaLimits ?? false,
+    });
     const answer = await llm.complete({
       campaignId: req.campaignId,
       purpose: 'slate',
-      system: SYSTEM,
-      user: JSON.stringify(data),
+      system: prompt.system,
+      user: prompt.user,
       schema: slateAnswerSchema,
-      jsonSchema: slateJsonSchema,
+      jsonSchema: prompt.jsonSchema,
       schemaName: 'hypothesis_slate',
       budget: req.llmBudget,
       count: (v) => v.hypotheses.length,
+      maxOutputTokens: prompt.maxOutputTokens,
+      evidence: prompt.evidence.map((e) => e.ref),
+      ...(limits.deadline === undefined ? {} : { deadline: limits.deadline }),
     });
     if (!answer.ok) {
       this.deps.log.warn(
@@ -329,26 +294,19 @@ export class HypothesisEngine {
       );
       return [];
     }
-    const out: Hypothesis[] = [];
-    for (const h of answer.value.hypotheses) {
-      const { delta, notes } = repairChanges(spec, h.changes, req.excludeKnobs);
-      if (!Object.keys(delta).length) {
-        this.deps.log.info(
-          { campaignId: req.campaignId, title: clean(h.title, 100), notes },
-          'LLM hypothesis dropped',
-        );
-        continue;
-      }
-      const sources = h.sources.length ? ` [sources: ${h.sources.map((s) => clean(s, 80)).join(', ')}]` : '';
-      const repaired = notes.length ? ` [repaired: ${notes.join('; ')}]` : '';
-      out.push({
-        id: hypothesisId(delta),
-        source: 'llm',
-        rationale: `${clean(h.title, 200)}: ${clean(h.rationale, 1500)}${sources}${repaired}`,
-        delta,
-      });
-    }
-    const fresh = pickDiverse(out, out.length, exclude);
+    const { hypotheses, dropped } = slateHypotheses(spec, answer.value, prompt.evidence, req.excludeKnobs);
+    for (const d of dropped)
+      this.deps.log.info(
+        { campaignId: req.campaignId, title: d.title, notes: d.notes },
+        'LLM hypothesis dropped',
+      );
+    const fresh = pickDiverse(hypotheses, hypotheses.length, exclude);
+    const repeats = hypotheses.filter((h) => !fresh.some((f) => f.id === h.id)).map((h) => h.id);
+    if (repeats.length)
+      this.deps.log.info(
+        { campaignId: req.campaignId, repeats },
+        'LLM hypotheses dropped: measured or planned already',
+      );
     if (answer.callId !== undefined) await llm.recordAccepted(answer.callId, fresh.length);
     return fresh;
   }
@@ -357,7 +315,10 @@ export class HypothesisEngine {
    * Which validated wins to merge, when an LLM is configured (an empty answer means "use the
    * campaign's own rule": all wins together, and pairs of the best three).
    */
-  async proposeMerges(req: MergeRequest): Promise<{ parts: string[]; rationale: string }[]> {
+  async proposeMerges(
+    req: MergeRequest,
+    limits: CallLimits = {},
+  ): Promise<{ parts: string[]; rationale: string }[]> {
     const llm = this.deps.llm;
     if (!llm || req.wins.length < 2) return [];
     const ids = new Set(req.wins.map((w) => w.hypothesisId));
@@ -378,6 +339,8 @@ export class HypothesisEngine {
       schemaName: 'win_merges',
       budget: req.llmBudget,
       count: (v) => v.merges.length,
+      maxOutputTokens: 120 * req.maxMerges + 64,
+      ...(limits.deadline === undefined ? {} : { deadline: limits.deadline }),
     });
     if (!answer.ok) return [];
     const seen = new Set<string>();
@@ -396,16 +359,22 @@ export class HypothesisEngine {
    * Campaigns since v2: the evidence a campaign starts from — history (prior, transfer, noise),
    * research cards by knob or role, and the LLM's picks when one is configured.
    */
-  async gatherEvidence(req: EvidenceActivityRequest): Promise<{ evidence: Evidence; llmAvailable: boolean }> {
+  async gatherEvidence(
+    req: EvidenceActivityRequest,
+    limits: CallLimits = {},
+  ): Promise<{ evidence: Evidence; llmAvailable: boolean }> {
     const history = new PgHistory(this.deps.pool);
     const llm = this.deps.llm
       ? async (r: EvidenceRequest, context: { cards: RetrievedCard[] }) => {
           const h = await history.load(r.spec, { campaignId: r.campaignId, highFidelity: r.highFidelity });
+          const search = summarizeSearch(r.spec, h, { frozen: r.excludeKnobs });
           const picks = await this.llmSlate(
             { ...r, seed: 0, exclude: [], llmBudget: req.llmBudget },
             h,
             context.cards,
+            search,
             new Set(h.triedIds),
+            limits,
           );
           return picks.map((p) => ({
             delta: p.delta,
@@ -422,45 +391,56 @@ export class HypothesisEngine {
   }
 
   /**
-   * Mid-campaign: the LLM sees the optimizer's state (the incumbent, the best and worst measured
-   * configs, how many were tried) and proposes a few configs; they pass the same gate.
+   * Mid-campaign: the LLM sees the optimizer's state (the incumbent, the best measured configs, the
+   * knobs tried and untried) and proposes a few configs; they pass the same gate.
    */
-  async llmSuggest(req: {
-    campaignId: string;
-    spec: ModelSpec;
-    request: LlmRequest;
-    llmBudget: LlmBudget;
-  }): Promise<Evidence['hypotheses']> {
+  async llmSuggest(
+    req: { campaignId: string; spec: ModelSpec; request: LlmRequest; llmBudget: LlmBudget },
+    limits: CallLimits = {},
+  ): Promise<Evidence['hypotheses']> {
     if (!this.deps.llm) return [];
-    const history = await loadHistory(this.deps.pool, req.spec, {
+    const { spec, request: r } = req;
+    const history = await loadHistory(this.deps.pool, spec, {
       campaignId: req.campaignId,
-      highFidelity: req.spec.fidelity.high,
+      highFidelity: spec.fidelity.high,
     });
-    const cards = await this.research(req.spec, []);
-    const r = req.request;
-    const line = (x: { delta: Config; gainPct: number; fidelity?: number }) =>
-      `${describeDelta(req.spec, x.delta)}: ${x.gainPct.toFixed(2)}%${x.fidelity ? ` at fidelity ${x.fidelity}` : ''}`;
-    const state = [
-      `optimizer state (${r.phase}, ${r.tried} configs tried): the incumbent ${line(r.incumbent)}`,
-      ...r.best.map((b) => `best measured: ${line(b)} (${b.runs} runs)`),
-      ...r.worst.map((w) => `worst measured: ${line(w)}`),
-      'propose configs the optimizer has not tried that could beat the incumbent; say which evidence each rests on',
-    ];
+    const cards = await this.research(spec, []);
+    const open = Object.keys(spec.knobs).filter((k) => !r.excludeKnobs.includes(k));
+    const touched = [r.incumbent, ...r.best].flatMap((x) => Object.keys(x.delta));
+    const knobsTried = Object.fromEntries(open.map((k) => [k, touched.filter((t) => t === k).length]));
+    const search: SearchSummary = {
+      measured: r.tried,
+      best: [
+        {
+          hypothesisId: hypothesisId(r.incumbent.delta),
+          delta: r.incumbent.delta,
+          gainPct: r.incumbent.gainPct,
+          fidelity: spec.fidelity.high,
+          runs: 3,
+        },
+        ...r.best.map((b) => ({ hypothesisId: hypothesisId(b.delta), ...b })),
+      ].slice(0, 8),
+      knobsTried,
+      knobsUntried: open.filter((k) => !knobsTried[k]),
+      plannerNext: [],
+    };
     const picks = await this.llmSlate(
       {
         campaignId: req.campaignId,
-        spec: req.spec,
+        spec,
         count: r.count,
         seed: r.round,
         exclude: [],
         excludeKnobs: r.excludeKnobs,
-        feedback: state,
-        highFidelity: req.spec.fidelity.high,
+        feedback: [],
+        highFidelity: spec.fidelity.high,
         llmBudget: req.llmBudget,
       },
       history,
       cards,
-      new Set(history.triedIds),
+      search,
+      new Set([...history.triedIds, ...search.best.map((b) => b.hypothesisId)]),
+      limits,
     );
     return picks.map((p) => ({
       delta: p.delta,

@@ -23,6 +23,13 @@ export interface LlmSettings {
   /** USD per million tokens. */
   priceInput: number;
   priceOutput: number;
+  /**
+   * Whether the endpoint enforces lengths, counts and numeric bounds in a JSON Schema while decoding
+   * (llama.cpp, vLLM). OpenAI's strict mode refuses them, so they are sent only when this is on.
+   */
+  schemaLimits?: boolean;
+  /** At most this many hypotheses asked for in one call: a slow local model answers fewer faster. */
+  hypothesesPerCall?: number;
 }
 
 export interface LlmBudget {
@@ -44,6 +51,8 @@ export type LlmAnswer<T> =
 type CallStatus = 'ok' | 'invalid' | 'error' | 'refused';
 
 const MAX_OUTPUT_TOKENS = 4000;
+/** A request needs at least this long before the caller's deadline to be worth sending. */
+const MIN_REQUEST_MS = 2000;
 const estimateTokens = (text: string) => Math.ceil(text.length / 4);
 
 export class LlmClient {
@@ -116,11 +125,12 @@ export class LlmClient {
     latencyMs?: number;
     proposed?: number;
     error?: string;
+    evidence?: string[];
   }): Promise<number> {
     const cost = this.cost(row.promptTokens ?? 0, row.completionTokens ?? 0);
     const { rows } = await this.pool.query<{ id: string }>(
-      `INSERT INTO llm_calls (campaign_id, purpose, model, status, prompt_tokens, completion_tokens, cost_usd, latency_ms, proposed, error)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+      `INSERT INTO llm_calls (campaign_id, purpose, model, status, prompt_tokens, completion_tokens, cost_usd, latency_ms, proposed, error, evidence)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
       [
         row.campaignId,
         row.purpose,
@@ -133,6 +143,7 @@ export class LlmClient {
         row.proposed ?? 0,
         // An endpoint may quote the key back in its error (OpenAI does on a 401): never store it.
         row.error === undefined ? null : this.scrub(row.error).slice(0, 2000),
+        JSON.stringify(row.evidence ?? []),
       ],
     );
     return Number(rows[0]?.id);
@@ -157,7 +168,14 @@ export class LlmClient {
     schemaName: string;
     budget: LlmBudget;
     count?: (value: T) => number;
+    /** The most output tokens a complete answer needs (the budget may allow fewer). */
+    maxOutputTokens?: number;
+    /** Epoch ms by which the caller must have its answer (an activity's own timeout); retries included. */
+    deadline?: number;
+    /** The ids of the evidence the prompt carried, recorded with the call. */
+    evidence?: string[];
   }): Promise<LlmAnswer<T> & { callId?: number }> {
+    const evidence = req.evidence ?? [];
     const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
       { role: 'system', content: req.system },
       { role: 'user', content: req.user },
@@ -173,25 +191,48 @@ export class LlmClient {
           purpose: req.purpose,
           status: 'refused',
           error: admitted.refused,
+          evidence,
         });
         return { ok: false, reason: admitted.refused };
       }
       const started = Date.now();
+      const left = req.deadline === undefined ? Infinity : req.deadline - started;
+      if (left < MIN_REQUEST_MS) {
+        const reason = `no time left for an LLM call: the caller's deadline is ${Math.max(0, Math.round(left / 1000))}s away`;
+        await this.record({
+          campaignId: req.campaignId,
+          purpose: req.purpose,
+          status: 'refused',
+          error: reason,
+          evidence,
+        });
+        return { ok: false, reason };
+      }
+      const maxTokens = Math.min(admitted.maxOutput, req.maxOutputTokens ?? MAX_OUTPUT_TOKENS);
       let content: string;
       let promptTokens: number;
       let completionTokens: number;
+      let truncated: boolean;
       try {
-        const response = await this.client.chat.completions.create({
-          model: this.settings.model,
-          messages,
-          temperature: 0.7,
-          max_tokens: admitted.maxOutput,
-          response_format: {
-            type: 'json_schema',
-            json_schema: { name: req.schemaName, schema: req.jsonSchema, strict: true },
+        const response = await this.client.chat.completions.create(
+          {
+            model: this.settings.model,
+            messages,
+            temperature: 0.7,
+            max_tokens: maxTokens,
+            response_format: {
+              type: 'json_schema',
+              json_schema: { name: req.schemaName, schema: req.jsonSchema, strict: true },
+            },
           },
-        });
-        content = response.choices[0]?.message?.content ?? '';
+          // The client's timeout applies to each try; the deadline bounds them all.
+          Number.isFinite(left)
+            ? { timeout: Math.min(this.settings.timeoutSec * 1000, left), signal: AbortSignal.timeout(left) }
+            : {},
+        );
+        const choice = response.choices[0];
+        content = choice?.message?.content ?? '';
+        truncated = choice?.finish_reason === 'length';
         promptTokens = response.usage?.prompt_tokens ?? estimateTokens(prompt);
         completionTokens = response.usage?.completion_tokens ?? estimateTokens(content);
       } catch (err) {
@@ -202,12 +243,13 @@ export class LlmClient {
           status: 'error',
           latencyMs: Date.now() - started,
           error: reason,
+          evidence,
         });
         this.log.warn({ campaignId: req.campaignId, purpose: req.purpose, reason }, 'LLM call failed');
         return { ok: false, reason };
       }
       const latencyMs = Date.now() - started;
-      const parsed = parseAnswer(content, req.schema);
+      const parsed = parseAnswer(content, req.schema, truncated ? maxTokens : undefined);
       if (parsed.ok) {
         const callId = await this.record({
           campaignId: req.campaignId,
@@ -217,6 +259,7 @@ export class LlmClient {
           completionTokens,
           latencyMs,
           proposed: req.count?.(parsed.value) ?? 0,
+          evidence,
         });
         return {
           ok: true,
@@ -233,6 +276,7 @@ export class LlmClient {
         completionTokens,
         latencyMs,
         error: parsed.reason,
+        evidence,
       });
       this.log.warn({ campaignId: req.campaignId, attempt, reason: parsed.reason }, 'LLM answer invalid');
       if (attempt === 2) return { ok: false, reason: parsed.reason };
@@ -252,6 +296,7 @@ export class LlmClient {
 function parseAnswer<T>(
   content: string,
   schema: z.ZodType<T>,
+  cutAt?: number,
 ): { ok: true; value: T } | { ok: false; reason: string } {
   // Some servers wrap JSON in a markdown fence even when asked for JSON.
   const text = content
@@ -263,7 +308,8 @@ function parseAnswer<T>(
   try {
     json = JSON.parse(text);
   } catch (err) {
-    return { ok: false, reason: `malformed JSON (${(err as Error).message.slice(0, 200)})` };
+    const cut = cutAt === undefined ? '' : `; the answer was cut at max_tokens ${cutAt}`;
+    return { ok: false, reason: `malformed JSON (${(err as Error).message.slice(0, 200)})${cut}` };
   }
   const result = schema.safeParse(json);
   if (!result.success)
@@ -273,6 +319,7 @@ function parseAnswer<T>(
 
 function describeError(err: unknown): string {
   if (err instanceof OpenAI.APIConnectionTimeoutError) return 'timed out (after the client retries)';
+  if (err instanceof OpenAI.APIUserAbortError) return "timed out: the caller's deadline passed";
   if (err instanceof OpenAI.APIError) {
     const status = err.status === undefined ? 'no response' : `HTTP ${err.status}`;
     return `${status} after the client retries: ${err.message.slice(0, 300)}`;

@@ -30,6 +30,8 @@ export function llmFromConfig(config: ReaConfig, pool: Pool, log: Logger): LlmCl
       maxRetries: config.REA_LLM_MAX_RETRIES,
       priceInput: config.REA_LLM_PRICE_INPUT,
       priceOutput: config.REA_LLM_PRICE_OUTPUT,
+      schemaLimits: config.REA_LLM_SCHEMA_LIMITS,
+      hypothesesPerCall: config.REA_LLM_HYPOTHESES_PER_CALL,
     },
     pool,
     log,

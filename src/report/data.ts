@@ -61,10 +61,37 @@ export interface ReportCampaign {
   finishedAt: string | null;
 }
 
+/** One call to the LLM, as src/engine/llm.ts recorded it. */
+export interface ReportLlmCall {
+  purpose: string;
+  model: string;
+  status: 'ok' | 'invalid' | 'error' | 'refused';
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+  latencyMs: number;
+  proposed: number;
+  accepted: number;
+  /** Untrusted: the endpoint's words. */
+  error: string | null;
+}
+
+/** A hypothesis the LLM wrote for this campaign, run or not. */
+export interface ReportLlmHypothesis {
+  id: string;
+  /** Untrusted: written by the LLM. Escape before display. */
+  rationale: string;
+  delta: Config;
+}
+
 export interface ReportData {
   campaign: ReportCampaign;
   /** Every experiment, in launch order. */
   experiments: ReportExperiment[];
+  /** Every LLM call of the campaign, in order (absent: not read). */
+  llmCalls?: ReportLlmCall[];
+  /** Every hypothesis the LLM wrote for the campaign, proposed or run (absent: not read). */
+  llmHypotheses?: ReportLlmHypothesis[];
   /** The baseline's full config, from a baseline run; undefined before one was launched. */
   baselineConfig: Config | undefined;
   /** The primary metric; undefined while a campaign without a result is running (see writeReport). */
@@ -174,6 +201,26 @@ export async function loadReportData(
     createdAt: r.created_at.toISOString(),
     finishedAt: r.finished_at?.toISOString() ?? null,
   }));
+  const calls = await pool.query<{
+    purpose: string;
+    model: string;
+    status: ReportLlmCall['status'];
+    prompt_tokens: number;
+    completion_tokens: number;
+    cost_usd: number;
+    latency_ms: number;
+    proposed: number;
+    accepted: number;
+    error: string | null;
+  }>(
+    `SELECT purpose, model, status, prompt_tokens, completion_tokens, cost_usd, latency_ms, proposed, accepted, error
+     FROM llm_calls WHERE campaign_id = $1 ORDER BY id`,
+    [campaignId],
+  );
+  const llmHypotheses = await pool.query<ReportLlmHypothesis>(
+    `SELECT id, rationale, delta FROM hypotheses WHERE campaign_id = $1 AND source = 'llm' ORDER BY proposed_at, id`,
+    [campaignId],
+  );
   const result = c.result;
   const plan = c.plan === null ? undefined : storedPlanSchema.safeParse(c.plan);
   return {
@@ -195,6 +242,19 @@ export async function loadReportData(
       finishedAt: c.finished_at?.toISOString() ?? null,
     },
     experiments,
+    llmCalls: calls.rows.map((r) => ({
+      purpose: r.purpose,
+      model: r.model,
+      status: r.status,
+      promptTokens: r.prompt_tokens,
+      completionTokens: r.completion_tokens,
+      costUsd: Number(r.cost_usd),
+      latencyMs: r.latency_ms,
+      proposed: r.proposed,
+      accepted: r.accepted,
+      error: r.error,
+    })),
+    llmHypotheses: llmHypotheses.rows,
     // Every baseline run trains the same config (only fidelity and seed differ).
     baselineConfig: experiments.find((e) => e.role === 'baseline')?.config,
     metric: result ? { name: result.metric, direction: result.direction } : metric,

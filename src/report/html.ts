@@ -7,7 +7,7 @@
  */
 import { BASELINE_ID } from '../core/planner';
 import { escapeXml, formatAmount } from './svg';
-import { formatDuration, formatPct, formatValue, type CampaignReport } from './summary';
+import { formatDuration, formatPct, formatValue, type CampaignReport, type LlmSection } from './summary';
 
 /** Escapes text for HTML content and quoted attribute values. */
 export const escapeHtml = escapeXml;
@@ -233,6 +233,8 @@ export function renderHtml(report: CampaignReport): string {
     );
   }
 
+  if (report.llm) parts.push(...llmHtml(report.llm));
+
   parts.push('<h2>The approved plan</h2>');
   const plan = report.plan;
   if (!plan)
@@ -277,4 +279,39 @@ export function renderHtml(report: CampaignReport): string {
 
 function figure(svg: string, caption: string): string {
   return `<figure>\n${svg}\n<figcaption>${h(caption)}</figcaption>\n</figure>`;
+}
+
+/** "The LLM": its calls and what became of each hypothesis it wrote. */
+function llmHtml(llm: LlmSection): string[] {
+  const statuses = Object.entries(llm.byStatus)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
+  const latency =
+    llm.meanLatencySec === undefined
+      ? ''
+      : `; ${llm.meanLatencySec.toFixed(1)} s per answer on average (at most ${(llm.maxLatencySec ?? 0).toFixed(1)} s)`;
+  const parts = [
+    '<h2>The LLM</h2>',
+    `<p>${llm.models.length ? llm.models.map(code).join(', ') : 'No model'} answered ${llm.calls} call${llm.calls === 1 ? '' : 's'} (${h(statuses || 'none')}): ${llm.promptTokens} prompt and ${llm.completionTokens} completion tokens, $${llm.costUsd.toFixed(4)}${h(latency)}.</p>`,
+  ];
+  if (llm.errors.length) parts.push('<ul>', ...llm.errors.map((err) => `<li>${h(err)}</li>`), '</ul>');
+  if (!llm.hypotheses.length) {
+    parts.push(muted('The LLM wrote no hypothesis that passed the gate.'));
+    return parts;
+  }
+  parts.push(
+    table(
+      ['hypothesis', 'outcome', 'fidelity', 'n', 'gain', 'rationale'],
+      llm.hypotheses.map((x) => [
+        code(x.hypothesisId),
+        h(x.outcome),
+        x.fidelity === undefined ? '—' : String(x.fidelity),
+        String(x.runs),
+        x.gainPct === undefined ? '—' : formatPct(x.gainPct),
+        `<span class="rationale">${h(x.rationale)}</span>`,
+      ]),
+      [2, 3, 4],
+    ),
+  );
+  return parts;
 }

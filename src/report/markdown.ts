@@ -7,7 +7,7 @@
  */
 import { BASELINE_ID } from '../core/planner';
 import { formatAmount } from './svg';
-import { formatDuration, formatPct, formatValue, type CampaignReport } from './summary';
+import { formatDuration, formatPct, formatValue, type CampaignReport, type LlmSection } from './summary';
 
 /** Relative paths of the chart files, as `writeReport` writes them. */
 export interface ChartFiles {
@@ -224,6 +224,8 @@ export function renderMarkdown(report: CampaignReport, charts: ChartFiles = {}):
     out.push('');
   }
 
+  if (report.llm) out.push(...llmMarkdown(report.llm));
+
   out.push('## The approved plan', '');
   const plan = report.plan;
   if (!plan)
@@ -253,4 +255,44 @@ export function renderMarkdown(report: CampaignReport, charts: ChartFiles = {}):
     }
   }
   return out.join('\n');
+}
+
+/** "## The LLM": its calls and what became of each hypothesis it wrote. */
+function llmMarkdown(llm: LlmSection): string[] {
+  const out = ['## The LLM', ''];
+  const statuses = Object.entries(llm.byStatus)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
+  const latency =
+    llm.meanLatencySec === undefined
+      ? ''
+      : `; ${llm.meanLatencySec.toFixed(1)} s per answer on average (at most ${(llm.maxLatencySec ?? 0).toFixed(1)} s)`;
+  out.push(
+    `${llm.models.length ? llm.models.map(code).join(', ') : 'No model'} answered ${llm.calls} call${llm.calls === 1 ? '' : 's'} (${statuses || 'none'}): ` +
+      `${llm.promptTokens} prompt and ${llm.completionTokens} completion tokens, $${llm.costUsd.toFixed(4)}${latency}.`,
+    '',
+  );
+  for (const err of llm.errors) out.push(`- ${e(err)}`);
+  if (llm.errors.length) out.push('');
+  if (!llm.hypotheses.length) {
+    out.push('_The LLM wrote no hypothesis that passed the gate._', '');
+    return out;
+  }
+  out.push(
+    `Hypotheses the LLM wrote (${llm.hypotheses.length}; ${llm.hypotheses.filter((h) => h.outcome !== 'not run').length} run):`,
+    '',
+    ...table(
+      ['hypothesis', 'outcome', 'fidelity', 'n', 'gain', 'rationale'],
+      llm.hypotheses.map((h) => [
+        code(h.hypothesisId),
+        h.outcome,
+        h.fidelity === undefined ? '—' : String(h.fidelity),
+        String(h.runs),
+        h.gainPct === undefined ? '—' : formatPct(h.gainPct),
+        e(h.rationale),
+      ]),
+    ),
+    '',
+  );
+  return out;
 }

@@ -9,7 +9,7 @@
 import type { Config, KnobValue } from '../core/model-spec';
 import { BASELINE_ID } from '../core/planner';
 import { diffInterval, mean, sampleStd } from '../core/stats';
-import type { CampaignResult, Spend } from '../core/types';
+import { relativeGainPct, type CampaignResult, type Spend } from '../core/types';
 import type { PrimaryMetric, ReportData, ReportExperiment, StoredPlan } from './data';
 import { budgetChart, metricChart, sourceChart, type MetricRun, type SourceTally } from './svg';
 
@@ -49,6 +49,35 @@ export interface SourceRow {
   top: { hypothesisId: string; outcome: 'won' | 'lost' | 'failed'; gainPct?: number; rationale: string }[];
 }
 
+/** How one hypothesis the LLM wrote fared. */
+export interface LlmHypothesisRow {
+  hypothesisId: string;
+  /** won: a validated win; measured: ran, not a win; failed: every run failed; not run: never launched. */
+  outcome: 'won' | 'measured' | 'failed' | 'not run';
+  /** The highest fidelity it was measured at, with its runs there and its gain over the baseline there. */
+  fidelity?: number;
+  runs: number;
+  gainPct?: number;
+  /** Untrusted: the LLM's words, on one line. */
+  rationale: string;
+}
+
+/** What the LLM did for a campaign: its calls, what they cost, and the hypotheses it wrote. */
+export interface LlmSection {
+  models: string[];
+  calls: number;
+  byStatus: Record<string, number>;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+  /** Over the calls that got an answer. */
+  meanLatencySec?: number;
+  maxLatencySec?: number;
+  /** Why calls failed, one line each, distinct (untrusted). */
+  errors: string[];
+  hypotheses: LlmHypothesisRow[];
+}
+
 export interface CampaignReport {
   title: string;
   campaignId: string;
@@ -84,6 +113,8 @@ export interface CampaignReport {
   planError?: string;
   /** Whether an engineer had to approve the plan, and whether it was. */
   planApproval: string;
+  /** Present when the campaign called an LLM or ran an LLM's hypothesis. */
+  llm?: LlmSection;
   charts: { metric: string; budget: string; sources: string };
 }
 
@@ -113,6 +144,7 @@ export function buildReport(data: ReportData): CampaignReport {
   const budget = budgetOf(data);
   const sources = sourcesOf(experiments, leaderboard, winIds);
   const reason = result?.reason ?? campaign.error ?? undefined;
+  const llm = llmSectionOf(data, winIds);
   return {
     title: `Campaign ${campaign.id}: ${campaign.model}`,
     campaignId: campaign.id,
@@ -140,7 +172,70 @@ export function buildReport(data: ReportData): CampaignReport {
     },
     ...(campaign.planError ? { planError: campaign.planError } : {}),
     planApproval: approvalOf(data),
+    ...(llm ? { llm } : {}),
     charts: chartsOf(data, budget, sources),
+  };
+}
+
+/** The LLM's calls and hypotheses; undefined when the campaign neither called one nor ran its ideas. */
+function llmSectionOf(data: ReportData, winIds: ReadonlySet<string>): LlmSection | undefined {
+  const calls = data.llmCalls ?? [];
+  const proposed = new Map<string, string>();
+  for (const h of data.llmHypotheses ?? []) proposed.set(h.id, h.rationale);
+  for (const e of data.experiments)
+    if (e.source === 'llm' && !proposed.has(e.hypothesisId)) proposed.set(e.hypothesisId, e.rationale);
+  if (!calls.length && !proposed.size) return undefined;
+  const direction = data.metric?.direction;
+  const succeeded = (e: ReportExperiment) => e.status === 'succeeded' && e.primaryValue !== null;
+  const baselineAt = (fidelity: number) =>
+    data.experiments
+      .filter((e) => e.role === 'baseline' && e.fidelity === fidelity && succeeded(e))
+      .map((e) => e.primaryValue as number);
+  const hypotheses = [...proposed].map(([id, rationale]): LlmHypothesisRow => {
+    const runs = data.experiments.filter((e) => e.hypothesisId === id && e.role === 'candidate');
+    const ok = runs.filter(succeeded);
+    const top = ok.length ? Math.max(...ok.map((e) => e.fidelity)) : undefined;
+    const atTop = ok.filter((e) => e.fidelity === top).map((e) => e.primaryValue as number);
+    const base = top === undefined ? [] : baselineAt(top);
+    const gainPct =
+      direction && atTop.length && base.length
+        ? relativeGainPct(mean(base), mean(atTop), direction)
+        : undefined;
+    return {
+      hypothesisId: id,
+      outcome: winIds.has(id) ? 'won' : ok.length ? 'measured' : runs.length ? 'failed' : 'not run',
+      ...(top === undefined ? {} : { fidelity: top }),
+      runs: atTop.length,
+      ...(gainPct === undefined ? {} : { gainPct }),
+      rationale: oneLine(rationale, MAX_RATIONALE),
+    };
+  });
+  const rank = { won: 0, measured: 1, failed: 2, 'not run': 3 };
+  hypotheses.sort(
+    (a, b) =>
+      rank[a.outcome] - rank[b.outcome] ||
+      (b.fidelity ?? 0) - (a.fidelity ?? 0) ||
+      (b.gainPct ?? -Infinity) - (a.gainPct ?? -Infinity) ||
+      a.hypothesisId.localeCompare(b.hypothesisId),
+  );
+  const answered = calls.filter((c) => c.status === 'ok' || c.status === 'invalid');
+  const latencies = answered.map((c) => c.latencyMs / 1000);
+  const byStatus: Record<string, number> = {};
+  for (const c of calls) byStatus[c.status] = (byStatus[c.status] ?? 0) + 1;
+  return {
+    models: [...new Set(calls.filter((c) => c.status !== 'refused').map((c) => c.model))].sort(),
+    calls: calls.length,
+    byStatus,
+    promptTokens: calls.reduce((a, c) => a + c.promptTokens, 0),
+    completionTokens: calls.reduce((a, c) => a + c.completionTokens, 0),
+    costUsd: calls.reduce((a, c) => a + c.costUsd, 0),
+    ...(latencies.length ? { meanLatencySec: mean(latencies), maxLatencySec: Math.max(...latencies) } : {}),
+    errors: [
+      ...new Set(
+        calls.filter((c) => c.error).map((c) => `${c.status}: ${oneLine(c.error ?? '', MAX_ERROR)}`),
+      ),
+    ],
+    hypotheses,
   };
 }
 

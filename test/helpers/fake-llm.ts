@@ -40,35 +40,30 @@ export interface FakeLlm {
   close(): Promise<void>;
 }
 
-interface KnobInfo {
-  type: string;
-  min?: number;
-  max?: number;
-  choices?: (string | number)[];
-  baseline: unknown;
-}
+/** A knob as the prompt's knobSpace writes it: "int 32..4096, baseline 256", or its choices. */
+type KnobInfo = string | { choices: (string | number)[]; baseline: string | number };
 
 /** Valid hypotheses built from the knob space in the request, as a competent model would. */
 function goodAnswer(data: { knobSpace?: Record<string, KnobInfo> }, n: number) {
-  const knobs = Object.entries(data.knobSpace ?? {});
   const hypotheses = [];
-  for (let i = 0; i < knobs.length && hypotheses.length < n; i++) {
-    const [name, k] = knobs[i] as [string, KnobInfo];
+  for (const [name, k] of Object.entries(data.knobSpace ?? {})) {
+    if (hypotheses.length >= n) break;
     let value: unknown;
-    if (k.type === 'categorical') value = k.choices?.find((c) => c !== k.baseline);
-    else if (k.type === 'bool') value = !k.baseline;
-    else if (k.type === 'int')
-      value = Math.min(
-        k.max as number,
-        Math.max(k.min as number, Math.round(((k.min as number) + (k.max as number)) / 2)),
-      );
-    else value = Number((((k.min as number) + (k.max as number)) / 2).toPrecision(3));
-    if (value === undefined || value === k.baseline) continue;
+    if (typeof k === 'object') value = k.choices.find((c) => c !== k.baseline);
+    else if (k.startsWith('bool')) value = !/baseline true/.test(k);
+    else {
+      const range = /^(int|float|logfloat) (\S+)\.\.(\S+), baseline (\S+)$/.exec(k);
+      if (!range) continue;
+      const [min, max, baseline] = [Number(range[2]), Number(range[3]), Number(range[4])];
+      value = range[1] === 'int' ? Math.round((min + max) / 2) : Number(((min + max) / 2).toPrecision(3));
+      if (value === baseline) continue;
+    }
+    if (value === undefined) continue;
     hypotheses.push({
       title: `try ${name}`,
       rationale: `the research card on ${name} suggests ${JSON.stringify(value)} helps NE`,
       changes: [{ knob: name, value }],
-      sources: ['history'],
+      sources: ['R1'],
     });
   }
   return { hypotheses };

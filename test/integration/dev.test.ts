@@ -57,6 +57,8 @@ describe('rea dev', () => {
     REA_TASK_QUEUE: 'rea',
     REA_LOG_LEVEL: 'warn',
     REA_MODELS_DIR: FIXTURE_MODELS,
+    // The embedded model on a busy machine can take minutes to answer; this test wants its answer.
+    REA_LLM_TIMEOUT_SEC: '300',
   };
   let dev: ChildProcess | undefined;
   after(async () => {
@@ -69,6 +71,13 @@ describe('rea dev', () => {
     dev = first.child;
     const banner = await first.ready;
     assert.match(banner, new RegExp(`Web UI: +http://127\\.0\\.0\\.1:${UI_PORT}`));
+    // The banner names the model that writes hypotheses: the embedded one, unless set-up skipped it.
+    const llmUrl =
+      /LLM: +Qwen2\.5-Coder-1\.5B-Instruct \(Q4_K_M GGUF\), embedded \(llama\.cpp server at (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(
+        banner,
+      )?.[1];
+    if (process.env.REA_LLM === 'off') assert.match(banner, /LLM: +off/);
+    else assert.ok(llmUrl, banner);
     const ui = await fetch(`http://127.0.0.1:${UI_PORT}/`);
     assert.equal(ui.status, 200);
 
@@ -80,6 +89,8 @@ describe('rea dev', () => {
       slateSize: 2,
       refinements: 1,
       seed: 11,
+      // One real answer from the embedded model (tens of seconds): the worker reaches it by its URL.
+      llm: { maxCalls: 1 },
     });
     await temporal(
       'workflow',
@@ -132,6 +143,17 @@ describe('rea dev', () => {
       const rows = await new Store(pool).experiments(id);
       assert.equal(rows.length, result.result.experiments.total);
       assert.equal(rows.filter((e) => e.status === 'succeeded').length, result.result.experiments.succeeded);
+      if (llmUrl) {
+        const calls = await pool.query<{ model: string; status: string; error: string | null }>(
+          'SELECT model, status, error FROM llm_calls WHERE campaign_id = $1',
+          [id],
+        );
+        assert.deepEqual(
+          calls.rows.map((c) => [c.model, c.status]),
+          [['qwen2.5-coder-1.5b-instruct-q4_k_m', 'ok']],
+          JSON.stringify(calls.rows),
+        );
+      }
     } finally {
       await pool.end();
     }
@@ -144,6 +166,7 @@ describe('rea dev', () => {
       replicates: 2,
       slateSize: 4,
       approval: { required: true },
+      llm: { maxCalls: 0 },
     });
     await temporal(
       'workflow',
@@ -243,6 +266,8 @@ describe('rea dev', () => {
 
     first.child.kill('SIGINT');
     assert.equal(await exitOf(first.child), 0);
+    // The embedded model stopped with everything else.
+    if (llmUrl) await assert.rejects(fetch(`${llmUrl}/models`), 'the LLM server is gone');
 
     const second = startDev(env);
     dev = second.child;

@@ -437,6 +437,67 @@ describe('campaign report: content', () => {
     assert.deepEqual(bySource.research, { source: 'research', won: 0, lost: 0, failed: 0 });
   });
 
+  it("shows the LLM's calls and what became of each hypothesis it wrote, run or not", () => {
+    const data = finishedCampaign();
+    const call = {
+      purpose: 'slate',
+      model: 'qwen-local',
+      promptTokens: 700,
+      completionTokens: 200,
+      costUsd: 0,
+      proposed: 2,
+      accepted: 2,
+      error: null,
+    };
+    data.llmCalls = [
+      { ...call, status: 'ok', latencyMs: 30_000 },
+      {
+        ...call,
+        status: 'error',
+        latencyMs: 120_000,
+        promptTokens: 0,
+        completionTokens: 0,
+        error: 'timed out',
+      },
+    ];
+    data.llmHypotheses = [
+      { id: 'lr=0.03', rationale: HOSTILE, delta: { lr: 0.03 } },
+      {
+        id: 'mlp_width=96',
+        rationale: 'wider [evidence: research card mlp-width]',
+        delta: { mlp_width: 96 },
+      },
+    ];
+    const llm = buildReport(data).llm;
+    assert.ok(llm);
+    assert.deepEqual(llm.models, ['qwen-local']);
+    assert.deepEqual(llm.byStatus, { ok: 1, error: 1 });
+    assert.deepEqual([llm.promptTokens, llm.completionTokens, llm.costUsd], [700, 200, 0]);
+    assert.equal(llm.meanLatencySec, 30, 'over the answered calls');
+    assert.deepEqual(llm.errors, ['error: timed out']);
+    assert.deepEqual(
+      llm.hypotheses.map((h) => [h.hypothesisId, h.outcome, h.fidelity, h.runs]),
+      [
+        ['lr=0.03', 'won', 160, 2],
+        ['mlp_width=96', 'not run', undefined, 0],
+      ],
+    );
+    // 0.6605 against 0.6705 at 160 steps, lower is better.
+    assert.ok(
+      Math.abs((llm.hypotheses[0]?.gainPct ?? 0) - 1.4914) < 0.001,
+      String(llm.hypotheses[0]?.gainPct),
+    );
+    const md = renderMarkdown(buildReport(data));
+    assert.match(md, /## The LLM/);
+    assert.match(md, /`qwen-local` answered 2 calls \(1 ok, 1 error\): 700 prompt and 200 completion tokens/);
+    assert.match(md, /\| `mlp_width=96` \| not run \|/);
+    assert.match(renderHtml(buildReport(data)), /<h2>The LLM<\/h2>/);
+    // A campaign without an LLM says nothing about one.
+    const plain = finishedCampaign();
+    plain.experiments = plain.experiments.filter((e) => e.source !== 'llm');
+    assert.equal(buildReport(plain).llm, undefined);
+  });
+
   it('says whether the plan needed approval, and whether it got it', () => {
     const data = finishedCampaign();
     assert.match(buildReport(data).planApproval, /^Approval was not required/);
