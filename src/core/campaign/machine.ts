@@ -146,7 +146,7 @@ export interface AnswerView {
   confirmed: boolean;
 }
 
-const TOP_MERGES = 4;
+const TOP_MERGES = 3;
 const LOCAL_CANDIDATES = 24;
 const MAX_LISTED = 200;
 /** Rung pairs needed before a rung's ranks are checked against the next rung's. */
@@ -894,6 +894,14 @@ export class CampaignMachine {
     });
   }
 
+  /** The rung a queued config starts at. */
+  private entryRung(entry: QueueItem['entry']): number {
+    const s = this.state;
+    if (entry === 'top') return this.top;
+    if (entry === 'near-top') return Math.max(s.bottom, this.top - 1);
+    return s.bottom;
+  }
+
   private busy(id: string, rung: number, k: number): boolean {
     return this.value(id, rung, k) !== undefined || this.runningFor(id, rung, k);
   }
@@ -942,7 +950,7 @@ export class CampaignMachine {
     for (let i = 0; i < s.queue.length; i++) {
       const q = s.queue[i] as QueueItem;
       const entry = s.configs[q.configId];
-      const rung = q.entry === 'top' ? top : s.bottom;
+      const rung = this.entryRung(q.entry);
       if (!entry || entry.closed || entry.rung >= rung) {
         s.queue.splice(i--, 1);
         continue;
@@ -1023,12 +1031,13 @@ export class CampaignMachine {
         .map((id) => ({ id, v: this.sign * (this.value(id, r, 0) as number) }))
         .sort((a, b) => a.v - b.v || a.id.localeCompare(b.id));
       const keep = Math.floor(scored.length / eta);
-      const base = this.value(BASELINE_ID, r, 0);
+      // Promotion must be earned against the one to beat: the incumbent where it was measured at this
+      // rung, else the baseline. A config behind it here would rarely win the race one rung up.
+      const ref = this.value(s.incumbent, r, 0) ?? this.value(BASELINE_ID, r, 0);
       for (const { id, v } of scored.slice(0, keep)) {
         const entry = s.configs[id] as ConfigEntry;
         if (entry.closed || entry.rung > r) continue;
-        // Promotion must be earned against the baseline too: a config worse than it at this rung stays.
-        if (base !== undefined && v >= this.sign * base) continue;
+        if (ref !== undefined && v >= this.sign * ref) continue;
         return { configId: id, rung: r + 1, k: 0, purpose: r + 1 === top ? 'race' : 'screen' };
       }
     }
@@ -1124,7 +1133,8 @@ export class CampaignMachine {
     const pending = this.pendingConfigs();
     if (rungOverride === undefined && phase === 'exploitation' && topAffordable) {
       const local = this.localMove(obs, pending, random);
-      if (local) return { configId: local, rung: this.top, k: 0, purpose: 'race' };
+      const rung = this.entryRung('near-top');
+      if (local) return { configId: local, rung, k: 0, purpose: rung === this.top ? 'race' : 'screen' };
     }
     const planner: Planner =
       this.input.planner === 'random' ? new RandomPlanner(this.space) : new TpePlanner(this.space);
@@ -1154,7 +1164,8 @@ export class CampaignMachine {
         }
         return [];
       })
-      .filter((x) => x.gain > 0)
+      // Merge only what held up above the bottom rung: a bottom-rung lead is too weak to build on.
+      .filter((x) => x.gain > 0 && (x.rung > s.bottom || this.top === s.bottom))
       .sort((a, b) => b.rung - a.rung || b.gain - a.gain);
     const picked: string[] = [];
     for (const x of ranked) {
@@ -1174,8 +1185,9 @@ export class CampaignMachine {
       if (s.merged.includes(key)) continue;
       s.merged.push(key);
       const delta: Config = {};
+      // Best first: where two set one knob, the better one's value stays.
       for (const id of ids) for (const [k, v] of Object.entries(s.configs[id]?.delta ?? {})) delta[k] ??= v;
-      this.enqueue(delta, 'planner', 'merge', `combine: ${ids.join(' + ')}`, 'top');
+      this.enqueue(delta, 'planner', 'merge', `combine: ${ids.join(' + ')}`, 'near-top');
     }
   }
 

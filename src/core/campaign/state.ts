@@ -24,10 +24,14 @@ export interface ConfigEntry {
   closed?: string;
 }
 
-/** A queued config: where it starts (the bottom rung, or straight to a race at the top). */
+/**
+ * A queued config and where it starts: the bottom rung (new ideas), the rung below the top (informed
+ * ones: merges, local moves — screened once before they may race), or the top (a race at once:
+ * earlier campaigns' answers, a person's hypothesis).
+ */
 export interface QueueItem {
   configId: string;
-  entry: 'bottom' | 'top';
+  entry: 'bottom' | 'near-top' | 'top';
 }
 
 /** What a run is for: screening on a rung, a race at the top, confirming the answer, the baseline. */
