@@ -147,6 +147,8 @@ export interface AnswerView {
 }
 
 const TOP_MERGES = 3;
+/** Configs a rung needs before the planner's model learns from it rather than from a lower rung. */
+const MODEL_MIN_CONFIGS = 8;
 const LOCAL_CANDIDATES = 24;
 const MAX_LISTED = 200;
 /** Rung pairs needed before a rung's ranks are checked against the next rung's. */
@@ -776,7 +778,7 @@ export class CampaignMachine {
     const prev = s.incumbent;
     s.incumbent = id;
     const p = this.posteriorOf(id);
-    s.wins.push({ hypothesisId: id, gainPct: p?.raw ?? 0, phase: this.phaseNow() });
+    s.wins.push({ hypothesisId: id, gainPct: p?.raw ?? 0, phase: this.spendPhase() });
     if (s.wins.length > MAX_LISTED) s.wins.shift();
     // The displaced incumbent stays measured; it no longer races.
     if (prev !== BASELINE_ID) (s.configs[prev] as ConfigEntry).closed ??= `displaced by ${id}`;
@@ -894,6 +896,27 @@ export class CampaignMachine {
     });
   }
 
+  /** The next queued config the budget pays for (`informed`: only people's, the evidence's, the LLM's). */
+  private queued(
+    informed: boolean,
+  ): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
+    const s = this.state;
+    for (let i = 0; i < s.queue.length; i++) {
+      const q = s.queue[i] as QueueItem;
+      const entry = s.configs[q.configId];
+      const rung = this.entryRung(q.entry);
+      if (!entry || entry.closed || entry.rung >= rung) {
+        s.queue.splice(i--, 1);
+        continue;
+      }
+      if (informed && !['human', 'evidence', 'llm'].includes(entry.origin)) continue;
+      if (!this.affordable(this.cost(rung))) continue;
+      s.queue.splice(i, 1);
+      return { configId: q.configId, rung, k: 0, purpose: rung === this.top ? 'race' : 'screen' };
+    }
+    return undefined;
+  }
+
   /** The rung a queued config starts at. */
   private entryRung(entry: QueueItem['entry']): number {
     const s = this.state;
@@ -942,23 +965,15 @@ export class CampaignMachine {
     // 3. The end: firm up the answer with paired seeds when its confirmation is undecided.
     const confirm = this.confirmWork();
     if (confirm && can(top)) return confirm;
-    // 4. Successive halving: promote the best 1/eta of a rung, highest rung first.
+    // 4. Informed picks first (a person's, the evidence's, the LLM's), then successive halving's
+    // promotions (the best 1/eta of a rung, highest rung first), then the rest of the queue.
+    const informed = this.queued(true);
+    if (informed) return informed;
     const promotion = this.promotionWork();
     if (promotion && can(promotion.rung)) return promotion;
-    // 5. Queued configs (evidence, design, merges, people, the LLM), then the phase's own proposals.
     if (this.spendPhase() === 'combination') this.merges();
-    for (let i = 0; i < s.queue.length; i++) {
-      const q = s.queue[i] as QueueItem;
-      const entry = s.configs[q.configId];
-      const rung = this.entryRung(q.entry);
-      if (!entry || entry.closed || entry.rung >= rung) {
-        s.queue.splice(i--, 1);
-        continue;
-      }
-      if (!can(rung)) continue;
-      s.queue.splice(i, 1);
-      return { configId: q.configId, rung, k: 0, purpose: rung === top ? 'race' : 'screen' };
-    }
+    const queued = this.queued(false);
+    if (queued) return queued;
     // 6. The phase's own proposal, at the highest rung the budget still pays for.
     for (let r = s.bottom; r >= 0; r--) {
       if (!can(r)) continue;
@@ -1086,18 +1101,30 @@ export class CampaignMachine {
   observations(): Observation[] {
     const s = this.state;
     const out: Observation[] = [];
-    const nRungs = s.rungs.length;
+    // The model learns from the highest rung with enough configs measured there (BOHB's rule): lower
+    // rungs reward what converges fast, which is not what full fidelity rewards. Configs measured only
+    // below it stay in, with a small weight, so that nothing is proposed twice.
+    const counts = s.rungs.map(
+      (_, r) => Object.keys(s.configs).filter((id) => this.value(id, r, 0) !== undefined).length,
+    );
+    let model = 0;
+    for (let r = this.top; r >= 0; r--)
+      if ((counts[r] ?? 0) >= MODEL_MIN_CONFIGS) {
+        model = r;
+        break;
+      }
     let own = 0;
     for (const [id, entry] of Object.entries(s.configs)) {
       let scored = false;
       for (let r = this.top; r >= 0 && !scored; r--) {
+        if (r > model && this.value(id, model, 0) !== undefined) continue;
         const d = this.diffs(id, BASELINE_ID, r);
         if (!d.length && id !== BASELINE_ID) continue;
         if (id === BASELINE_ID && this.value(id, r, 0) === undefined) continue;
         out.push({
           config: this.config(id),
           score: id === BASELINE_ID ? 0 : mean(d),
-          weight: 0.4 + (0.6 * (r + 1)) / nRungs,
+          weight: r >= model ? 1 : 0.05,
         });
         scored = true;
         own += 1;
