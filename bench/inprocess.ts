@@ -90,7 +90,17 @@ export async function reaInProcess(
     if (!best || sign * v < sign * best.value) best = { value: v, seed: l.seed, delta: l.hypothesis.delta };
   }
   const sources: Record<string, number> = {};
-  for (const l of launches) sources[l.hypothesis.source] = (sources[l.hypothesis.source] ?? 0) + 1;
+  const sourceOf = new Map<string, string>();
+  for (const l of launches) {
+    sources[l.hypothesis.source] = (sources[l.hypothesis.source] ?? 0) + 1;
+    sourceOf.set(l.hypothesis.id, l.hypothesis.source);
+  }
+  const proposed: Record<string, number> = {};
+  for (const src of sourceOf.values()) proposed[src] = (proposed[src] ?? 0) + 1;
+  const led: Record<string, number> = {};
+  for (const w of result.wins)
+    led[sourceOf.get(w.hypothesisId) ?? 'unknown'] =
+      (led[sourceOf.get(w.hypothesisId) ?? 'unknown'] ?? 0) + 1;
   return {
     task,
     method: 'rea',
@@ -109,5 +119,7 @@ export async function reaInProcess(
     wallSec: (Date.now() - started) / 1000,
     campaignId,
     sources,
+    proposed,
+    led,
   };
 }

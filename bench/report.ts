@@ -325,6 +325,33 @@ export function writeSearchQuality(tier: Tier, raw: SearchRaw, order: Method[]):
     );
     md.push('', `![test gain of each search's answer](${chart})`);
   }
+  // rea + LLM beside plain rea on the same units, and how the LLM's hypotheses fared.
+  const llmUnits = allUnits.filter((u) => u.gains.has('rea-llm') && u.gains.has('rea'));
+  if (llmUnits.length) {
+    const a = llmUnits.map((u) => u.gains.get('rea-llm') as number);
+    const b = llmUnits.map((u) => u.gains.get('rea') as number);
+    const w = pairedWinRate(a, b);
+    const llmRecords = tasks.flatMap((t) => t.records.filter((r) => r.method === 'rea-llm'));
+    const sum = (key: 'proposed' | 'led', src: string) =>
+      llmRecords.reduce((x, r) => x + (r[key]?.[src] ?? 0), 0);
+    const rate = (src: string) => {
+      const p = sum('proposed', src);
+      return p
+        ? `${sum('led', src)} of ${p} (${((sum('led', src) / p) * 100).toFixed(0)} %)`
+        : 'none proposed';
+    };
+    md.push(
+      '',
+      '## rea + LLM (local) beside plain rea',
+      '',
+      `The same campaign with the embedded local model (${'`'}npm run setup${'`'} installs it; docs/llm.md) proposing hypotheses from the evidence and, mid-campaign, from the optimizer's state, on ${llmUnits.length} (task, seed) units: median test gain ${pct(median(a))} with the LLM, ${pct(median(b))} without; paired win rate of rea + LLM ${share(w.rate)} (${w.wins} / ${w.ties} / ${w.losses}), Wilcoxon p ${pValue(wilcoxonSignedRank(a.map((x, i) => x - (b[i] as number))).p)}.`,
+      '',
+      `Hypotheses that took the lead (became the incumbent) in the LLM campaigns, by source: LLM ${rate('llm')}; planner ${rate('planner')}; research ${rate('research')}.`,
+    );
+    headline.push(
+      `rea + LLM vs rea: win rate ${share(w.rate)} over ${llmUnits.length} units; LLM hypotheses that took the lead: ${rate('llm')}, planner's: ${rate('planner')}`,
+    );
+  }
   writeFileSync(path.join(RESULTS, 'search-quality.md'), `${md.join('\n')}\n`);
   writeFileSync(path.join(RESULTS, 'search-quality.csv'), `${csv.join('\n')}\n`);
   const reaGains = pooled.get('rea') ?? [];

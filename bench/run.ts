@@ -12,13 +12,25 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureBenchPackages, loadRaw, lockPart, MODELS, RESULTS, ROOT, saveRaw, say, stamp } from './common';
+import {
+  ensureBenchPackages,
+  loadRaw,
+  lockPart,
+  MODELS,
+  RESULTS,
+  ROOT,
+  saveRaw,
+  say,
+  stamp,
+  WORK,
+} from './common';
 import { EVAL_SEEDS } from './evaluate';
 import { noiseChecks, type NoiseRaw } from './noise';
 import { runOrchestration, writeOrchestration, type OrchestrationRaw } from './orchestration';
 import { writeNoise, writeSearchQuality, writeTransfer } from './report';
 import { searchQuality, scoreTask, type SearchRaw, type TaskRaw } from './search';
 import { reaMode } from './searches';
+import { localLlmEnv, startLocalLlm, type LocalLlm } from '../src/llm/local-server';
 import { startAgent, startStack, stopStack, type Stack } from './stack';
 import { DEFAULT_TIER, FULL_TIER, PEERS, SMOKE_TIER, type Method, type Tier } from './tiers';
 import { scorePair, transfer, type TransferRaw } from './transfer';
@@ -68,9 +80,7 @@ async function main(): Promise<void> {
   const base = values.smoke ? SMOKE_TIER : values.full ? FULL_TIER : DEFAULT_TIER;
   const only = parseList<Part>(values.only, PARTS, 'only');
   const tasks = parseList(values.tasks, base.tasks, 'tasks') ?? base.tasks;
-  const methods = (parseList<Method>(values.methods, METHOD_ORDER, 'methods') ?? base.methods).filter(
-    (m) => m !== 'rea-llm' || process.env.REA_LLM_BASE_URL,
-  );
+  const methods = parseList<Method>(values.methods, METHOD_ORDER, 'methods') ?? base.methods;
   const seeds = values.seeds
     ?.split(',')
     .map((x) => Number(x.trim()))
@@ -89,12 +99,26 @@ async function main(): Promise<void> {
   ensureBenchPackages();
   if (!values.report) {
     say(`tier ${tier.name}: ${tier.expectedMinutes}`);
-    const stack = await startStack();
-    say(`Temporal dev server at ${stack.env.address}`);
+    // "rea + LLM": an endpoint the user names (REA_LLM_BASE_URL), else the embedded local model.
+    let llm: LocalLlm | undefined;
+    if (methods.includes('rea-llm') && !process.env.REA_LLM_BASE_URL && process.env.REA_LLM !== 'off') {
+      say('starting the embedded local LLM for the "rea + LLM" row');
+      llm = await startLocalLlm({ root: ROOT, logFile: path.join(WORK, 'llm-server.log') });
+    }
+    const stack = await startStack(llm ? { llmEnv: localLlmEnv(llm) } : {});
+    say(`Temporal dev server at ${stack.env.address}${llm ? `; LLM ${llm.title} at ${llm.baseUrl}` : ''}`);
     try {
-      await runParts(stack, tier, methods, wants, startedAt, values.resume === true);
+      await runParts(
+        stack,
+        tier,
+        methods.filter((m) => m !== 'rea-llm' || stack.workers['rea-llm']),
+        wants,
+        startedAt,
+        values.resume === true,
+      );
     } finally {
       await stopStack(stack);
+      await llm?.stop();
     }
   }
   await writeReports(tier, startedAt);

@@ -36,8 +36,11 @@ export interface SearchRecord {
   campaignId?: string;
   /** rea: slot hand-over gaps (s) and slot utilization from the gpu-agent's journal. */
   timing?: { gaps: number[]; utilization: number };
-  /** rea: hypotheses by source, and how many were LLM-written. */
+  /** rea: runs by the source of their hypothesis. */
   sources?: Record<string, number>;
+  /** rea: distinct hypotheses by source, and those that took the lead (became the incumbent). */
+  proposed?: Record<string, number>;
+  led?: Record<string, number>;
 }
 
 const better = (spec: Spec, a: number, b: number) => (spec.metric.direction === 'minimize' ? a < b : a > b);
@@ -113,7 +116,18 @@ export async function reaSearch(
       best = { value: e.primary_value, seed: e.seed, delta: e.delta };
   }
   const sources: Record<string, number> = {};
-  for (const e of run.experiments) sources[e.source] = (sources[e.source] ?? 0) + 1;
+  const sourceOf = new Map<string, string>();
+  for (const e of run.experiments) {
+    sources[e.source] = (sources[e.source] ?? 0) + 1;
+    sourceOf.set(e.hypothesis_id, e.source);
+  }
+  const proposed: Record<string, number> = {};
+  for (const src of sourceOf.values()) proposed[src] = (proposed[src] ?? 0) + 1;
+  const led: Record<string, number> = {};
+  for (const w of run.result.wins) {
+    const src = sourceOf.get(w.hypothesisId) ?? 'unknown';
+    led[src] = (led[src] ?? 0) + 1;
+  }
   const r = run.result;
   return {
     task,
@@ -134,6 +148,8 @@ export async function reaSearch(
     campaignId: id,
     timing: { gaps: slotGaps(run.jobs, 2), utilization: utilization(run.jobs, 2) },
     sources,
+    proposed,
+    led,
   };
 }
 

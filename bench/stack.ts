@@ -50,7 +50,7 @@ export function benchConfig(overrides: Record<string, string>): ReaConfig {
  * Starts the dev server, migrates the bench database and starts the planner-only worker; a second
  * worker with the LLM settings starts when `llmBaseUrl` (or REA_LLM_BASE_URL) names an endpoint.
  */
-export async function startStack(opts: { llmBaseUrl?: string; llmModel?: string } = {}): Promise<Stack> {
+export async function startStack(opts: { llmEnv?: Record<string, string> } = {}): Promise<Stack> {
   installTemporalRuntime('warn');
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -73,14 +73,11 @@ export async function startStack(opts: { llmBaseUrl?: string; llmModel?: string 
     REA_LLM_API_KEY: '',
   });
   workers.rea = { config: plain, worker: await startWorker(plain, log, { workflowBundle: bundle }) };
-  const llmBaseUrl = opts.llmBaseUrl ?? process.env.REA_LLM_BASE_URL;
-  if (llmBaseUrl) {
-    const withLlm = benchConfig({
-      ...base,
-      REA_TASK_QUEUE: unique('bench-rea-llm'),
-      REA_LLM_BASE_URL: llmBaseUrl,
-      ...(opts.llmModel ? { REA_LLM_MODEL: opts.llmModel } : {}),
-    });
+  const llmEnv =
+    opts.llmEnv ??
+    (process.env.REA_LLM_BASE_URL ? { REA_LLM_BASE_URL: process.env.REA_LLM_BASE_URL } : undefined);
+  if (llmEnv) {
+    const withLlm = benchConfig({ ...base, REA_TASK_QUEUE: unique('bench-rea-llm'), ...llmEnv });
     workers['rea-llm'] = {
       config: withLlm,
       worker: await startWorker(withLlm, log, { workflowBundle: bundle }),
