@@ -102,6 +102,8 @@ export async function reaSearch(
     parallelism: 2,
     seed,
     pollIntervalSec: 30,
+    // The local model answers in one to two minutes here: one evidence call and two mid-campaign ones.
+    ...(method === 'rea-llm' ? { llm: { maxCalls: 3, maxTokens: 30_000 } } : {}),
     ...opts.input,
   };
   const id = `${opts.idPrefix ?? 'bench'}-${method}-${task}-s${seed}-${Date.now().toString(36)}`;
