@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import time
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--config", required=True)
@@ -19,6 +20,8 @@ args = parser.parse_args()
 with open(args.config) as f:
     config = json.load(f)
 
+# A stand-in for a long training job (the hand-over benchmark): sleep, then answer.
+time.sleep(float(config.get("sleep_sec", 0)))
 steps = int(config.get("steps", 1))
 lr = float(config.get("lr", 0.01))
 ne = 0.9 + 0.02 * (math.log10(lr) + 1.5) ** 2 + 0.01 * abs(float(config.get("dropout", 0.0)) - 0.2)

@@ -9,7 +9,7 @@
  *   npm run bench -- --report           # rewrite the reports from bench/results/raw
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -34,8 +34,9 @@ import { localLlmEnv, startLocalLlm, type LocalLlm } from '../src/llm/local-serv
 import { startAgent, startStack, stopStack, type Stack } from './stack';
 import { DEFAULT_TIER, FULL_TIER, PEERS, SMOKE_TIER, type Method, type Tier } from './tiers';
 import { scorePair, transfer, type TransferRaw } from './transfer';
+import { handover, type HandoverRun } from './handover';
 
-const PARTS = ['search', 'noise', 'transfer', 'orchestration', 'fast', 'hibernation'] as const;
+const PARTS = ['search', 'noise', 'transfer', 'orchestration', 'handover', 'fast', 'hibernation'] as const;
 type Part = (typeof PARTS)[number];
 const METHOD_ORDER: Method[] = ['rea', 'rea-llm', ...PEERS];
 
@@ -132,7 +133,7 @@ async function runParts(
   startedAt: Date,
   resume: boolean,
 ): Promise<void> {
-  const needsAgent = wants('search') || wants('noise') || wants('transfer');
+  const needsAgent = wants('search') || wants('noise') || wants('transfer') || wants('handover');
   if (needsAgent) stack.agent = await startAgent(stack.config, 2);
   if (wants('search')) {
     lockPart('search');
@@ -170,6 +171,12 @@ async function runParts(
       (pairs) => saveRaw('transfer', { tier: tier.name, header: stamp(tier.name, startedAt), pairs }),
       earlier,
     );
+  }
+  if (wants('handover')) {
+    lockPart('handover');
+    const runs = [];
+    for (const [jobSec, jobs] of tier.handover) runs.push(await handover(stack, jobSec, jobs));
+    saveRaw('handover', { tier: tier.name, header: stamp(tier.name, startedAt), runs } satisfies HandoverRaw);
   }
   if (needsAgent) {
     await stack.agent?.close();
@@ -221,6 +228,16 @@ async function writeReports(tier: Tier, startedAt: Date): Promise<void> {
     const lines = writeOrchestration(orch.orch, real, orch.header, sq?.header);
     summary.push('## Orchestration', '', orch.header, '', ...lines.map((l) => `- ${l}`), '');
   }
+  const ho = loadRaw<HandoverRaw>('handover', tier.name);
+  if (ho)
+    summary.push(
+      '## Hand-over at parallelism 2',
+      '',
+      ho.header,
+      '',
+      ...writeHandover(ho).map((l) => `- ${l}`),
+      '',
+    );
   summary.push(
     `This invocation (\`${process.argv.slice(2).join(' ') || 'default'}\`) took ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} minutes.`,
   );
@@ -245,3 +262,33 @@ main().then(
     process.exit(1);
   },
 );
+
+interface HandoverRaw {
+  tier: string;
+  header: string;
+  runs: HandoverRun[];
+}
+
+/** The hand-over rows, appended to orchestration.md (and its CSV) under their own stamp. */
+function writeHandover(raw: HandoverRaw): string[] {
+  const md = [
+    '',
+    '## Hand-over and utilization on real campaigns at parallelism 2',
+    '',
+    raw.header,
+    '',
+    'A rea campaign of stand-in jobs that each train for a fixed time (`bench/fast_trainer.py` with `sleep_sec`), 2 at a time on a 2-slot gpu-agent; every job that started on a slot a finished job freed counts. **Hand-over**: that finish → that start (gpu-agent journal, job_events). **Utilization**: busy slot-time / (2 × first start to last finish).',
+    '',
+    '| job length | jobs | hand-overs | p50 (s) | p99 (s) | max (s) | utilization |',
+    '|---|---|---|---|---|---|---|',
+    ...raw.runs.map(
+      (r) =>
+        `| ${r.jobSec} s | ${r.jobs} | ${r.gaps.length} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${Math.max(...r.gaps).toFixed(3)} | ${(r.utilization * 100).toFixed(1)} % |`,
+    ),
+  ];
+  appendFileSync(path.join(RESULTS, 'orchestration.md'), `${md.join('\n')}\n`);
+  return raw.runs.map(
+    (r) =>
+      `${r.jobSec}-s jobs (${r.jobs}): hand-over p50 ${r.p50.toFixed(3)} s, p99 ${r.p99.toFixed(3)} s; slot utilization ${(r.utilization * 100).toFixed(1)} %`,
+  );
+}

@@ -58,6 +58,8 @@ export interface Tier extends OrchestrationTier {
     effectSeeds: number;
   };
   transfer?: { pairs: TransferPair[]; budgetRuns: number };
+  /** Hand-over campaigns: [job seconds, jobs] each, at parallelism 2. */
+  handover: [number, number][];
   /** rea with the local LLM: tasks × seeds (a subset; the model answers in seconds). */
   llm?: { tasks: string[]; seeds: number[] };
   expectedMinutes: string;
@@ -91,6 +93,10 @@ export const DEFAULT_TIER: Tier = {
     budgetRuns: 30,
   },
   llm: { tasks: ['fm-synthetic', 'gbdt-synthetic'], seeds: [0, 1, 2, 3, 4] },
+  handover: [
+    [30, 64],
+    [3, 64],
+  ],
   hibernating: 1000,
   fastExperiments: 2000,
   expectedMinutes: 'about 3 hours on 2 cores',
@@ -123,6 +129,7 @@ export const SMOKE_TIER: Tier = {
   },
   transfer: { pairs: [{ task: 'fm-synthetic', driftDataSeed: 4321, campaignSeed: 300 }], budgetRuns: 8 },
   llm: { tasks: ['fm-synthetic'], seeds: [0] },
+  handover: [[1, 12]],
   hibernating: 20,
   fastExperiments: 100,
   expectedMinutes: 'under 10 minutes',
