@@ -185,8 +185,13 @@ describe('docs/operations.md: the ops-check commands against a Temporal dev serv
       matches: /^temporal workflow query .*--name status/,
       check: async () => {
         const out = await statusUntil('the status query', () => true);
+        // The v2 engine's answer, as the doc shows it: phase and stage, the answer so far, the ladder.
         assert.match(out, /"phase":"preflight"/);
+        assert.match(out, /"stage":"preflight"/);
+        assert.match(out, /"answer":\{[^}]*"hypothesisId":"baseline"/);
         assert.match(out, /"limit":\{"experiments":24\}/);
+        assert.match(out, /"rungs":\[\d+\]/);
+        assert.doesNotMatch(out, /"step":/);
       },
     },
     {
