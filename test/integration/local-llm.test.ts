@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Pool } from 'pg';
 import type { GpuAgent } from '../../src/cluster/gpu-agent';
+import { statusQueryName } from '../../src/core/messages';
 import { configProblems } from '../../src/core/model-spec';
 import { Store } from '../../src/db/store';
 import { parseCard, upsertCard } from '../../src/engine/knowledge';
@@ -24,6 +25,7 @@ import { createLogger } from '../../src/logging';
 import { readModelSpec } from '../../src/models';
 import { startCampaign } from '../../src/temporal/client';
 import { startWorker, type RunningWorker } from '../../src/temporal/worker';
+import type { CampaignStatus } from '../../workflows/campaign';
 import {
   FIXTURE_MODELS,
   startTemporal,
@@ -31,6 +33,7 @@ import {
   testConfig,
   testDatabase,
   uniqueName,
+  waitFor,
   workflowBundle,
 } from '../helpers/stack';
 
@@ -144,7 +147,7 @@ describe('a campaign with the embedded LLM (real model)', { skip: process.env.RE
       config,
       {
         model: 'tiny-ctr',
-        budget: { experiments: 16 },
+        budget: { experiments: 24 },
         parallelism: 2,
         replicates: 2,
         slateSize: 4,
@@ -152,9 +155,21 @@ describe('a campaign with the embedded LLM (real model)', { skip: process.env.RE
         refinements: 1,
         pollIntervalSec: 5,
         llm: { maxCalls: 2, maxTokens: 20_000 },
+        // The plan waits for the evidence, the model's answer with it (minutes on a busy machine):
+        // without the gate this small, fast campaign could spend its budget before the answer came.
+        approval: { required: true },
       },
       id,
     );
+    await waitFor(
+      'the plan',
+      async () => {
+        const s = await handle.query<CampaignStatus>(statusQueryName);
+        return s.approval.status === 'waiting' && s.plan ? s : undefined;
+      },
+      600_000,
+    );
+    await handle.executeUpdate('approvePlan', { args: [{}] });
     const result = await handle.result();
     assert.equal(result.status, 'completed');
 

@@ -151,6 +151,8 @@ const TOP_MERGES = 3;
 const MODEL_MIN_CONFIGS = 8;
 const LOCAL_CANDIDATES = 24;
 const MAX_LISTED = 200;
+/** Share of the budget the search leaves for the informed picks while the evidence is on its way. */
+const EVIDENCE_RESERVE = 0.25;
 /** Rung pairs needed before a rung's ranks are checked against the next rung's. */
 const RANK_CHECK_PAIRS = 8;
 /** Below this rank correlation a rung does not predict the next one and is dropped. */
@@ -278,11 +280,13 @@ export class CampaignMachine {
     return { experiments: 1, gpuHours: jobCost(this.spec, this.state.rungs[rung] as number) };
   }
 
-  affordable(cost: Spend): boolean {
+  /** Whether the budget pays for `cost`, leaving `reserve` (a share of the budget) unspent. */
+  affordable(cost: Spend, reserve = 0): boolean {
     const { experiments, gpuHours } = this.state.budget;
     const u = this.state.used;
-    if (experiments !== undefined && u.experiments + cost.experiments > experiments) return false;
-    if (gpuHours !== undefined && u.gpuHours + cost.gpuHours > gpuHours * (1 + 1e-9)) return false;
+    const keep = 1 - reserve;
+    if (experiments !== undefined && u.experiments + cost.experiments > experiments * keep) return false;
+    if (gpuHours !== undefined && u.gpuHours + cost.gpuHours > gpuHours * keep * (1 + 1e-9)) return false;
     return true;
   }
 
@@ -539,9 +543,18 @@ export class CampaignMachine {
       ...(e.noise ? { noise: e.noise } : {}),
     };
     if (!llmAvailable) s.llm.calls = Number.MAX_SAFE_INTEGER;
-    // Transfer first (history's confirmed answers race at once), then the other picks.
-    const ordered = [...e.hypotheses].sort((a, b) => Number(b.entry === 'top') - Number(a.entry === 'top'));
-    // Ahead of the design points: informed picks first, in the order the evidence ranks them.
+    // Transfer first (history's confirmed answers race at once), then the other picks, taking turns
+    // by source (each in the order the evidence ranks it), so that one source's long list does not
+    // starve another's first idea in a small budget.
+    const top = e.hypotheses.filter((h) => h.entry === 'top');
+    const bySource = new Map<string, Evidence['hypotheses']>();
+    for (const h of e.hypotheses)
+      if (h.entry !== 'top') bySource.set(h.source, [...(bySource.get(h.source) ?? []), h]);
+    const turns: Evidence['hypotheses'] = [];
+    for (let i = 0; [...bySource.values()].some((list) => i < list.length); i++)
+      for (const list of bySource.values()) if (i < list.length) turns.push(list[i] as (typeof list)[number]);
+    const ordered = [...top, ...turns];
+    // Ahead of the design points: informed picks first.
     for (const h of ordered.reverse())
       this.enqueue(h.delta, h.source, h.source === 'llm' ? 'llm' : 'evidence', h.rationale, h.entry, true);
   }
@@ -899,6 +912,7 @@ export class CampaignMachine {
   /** The next queued config the budget pays for (`informed`: only people's, the evidence's, the LLM's). */
   private queued(
     informed: boolean,
+    reserve = 0,
   ): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
     const s = this.state;
     for (let i = 0; i < s.queue.length; i++) {
@@ -910,7 +924,7 @@ export class CampaignMachine {
         continue;
       }
       if (informed && !['human', 'evidence', 'llm'].includes(entry.origin)) continue;
-      if (!this.affordable(this.cost(rung))) continue;
+      if (!this.affordable(this.cost(rung), reserve)) continue;
       s.queue.splice(i, 1);
       return { configId: q.configId, rung, k: 0, purpose: rung === this.top ? 'race' : 'screen' };
     }
@@ -937,7 +951,11 @@ export class CampaignMachine {
   private nextWork(): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
     const s = this.state;
     const top = this.top;
-    const can = (rung: number) => this.affordable(this.cost(rung));
+    // While the evidence (history, cards, the LLM: minutes on a busy machine) is on its way, the
+    // search's own work leaves the last quarter of the budget: the informed picks may take it, and a
+    // small, fast campaign would otherwise spend everything before they arrive.
+    const reserve = s.evidence.status === 'requested' ? EVIDENCE_RESERVE : 0;
+    const can = (rung: number) => this.affordable(this.cost(rung), reserve);
     const free = (id: string, rung: number, k: number) =>
       !this.busy(id, rung, k) && !this.exhaustedAttempts(id, rung, k);
     // 0. Runs to repeat as they were (a lost job).
@@ -953,7 +971,7 @@ export class CampaignMachine {
     }
     // 1. Preflight: the baseline on seeds 0..R−1 at full fidelity, once at each lower rung.
     for (const { rung, k } of this.preflightSlots())
-      if (free(BASELINE_ID, rung, k) && can(rung))
+      if (free(BASELINE_ID, rung, k) && this.affordable(this.cost(rung)))
         return { configId: BASELINE_ID, rung, k, purpose: 'baseline' };
     // With an approval gate nothing but preflight runs before the plan is approved; without one the
     // slots need not wait for the evidence: the design does not use it.
@@ -972,7 +990,7 @@ export class CampaignMachine {
     const promotion = this.promotionWork();
     if (promotion && can(promotion.rung)) return promotion;
     if (this.spendPhase() === 'combination') this.merges();
-    const queued = this.queued(false);
+    const queued = this.queued(false, reserve);
     if (queued) return queued;
     // 6. The phase's own proposal, at the highest rung the budget still pays for.
     for (let r = s.bottom; r >= 0; r--) {
