@@ -16,13 +16,12 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  log,
   patched,
-  proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { QUICK_ACTIVITY } from './activity-options';
+import { activityFailureOf, describeFailure, reaActivities } from './activity-options';
 import { jobFinishedSignalName, type JobFinished } from '../src/core/messages';
 import type { ModelSpec } from '../src/core/model-spec';
 import type { ExperimentOutcome, ExperimentRequest, ExperimentResult } from '../src/core/types';
@@ -33,10 +32,15 @@ const {
   pollTrainingJob,
   cancelTrainingJob,
   recordExperimentOutcome,
-} = proxyActivities<Activities>(QUICK_ACTIVITY);
+} = reaActivities;
 
 export const jobFinishedSignal = defineSignal<[JobFinished]>(jobFinishedSignalName);
-export const experimentStateQuery = defineQuery<{ state: string; outcome?: ExperimentOutcome }>('state');
+export const experimentStateQuery = defineQuery<{
+  state: string;
+  outcome?: ExperimentOutcome;
+  /** The last poll that gave up (its retries spent), while the next has not answered yet. */
+  pollFailure?: string;
+}>('state');
 
 /** Extra time past the trainer's own limit before a silent running job counts as lost. */
 const LOST_GRACE_SEC = 600;
@@ -75,7 +79,8 @@ export async function experiment({ request, spec, carry }: ExperimentInput): Pro
   setHandler(jobFinishedSignal, (event) => {
     if (event.jobId === jobId && outcome === undefined) outcome = event.outcome;
   });
-  setHandler(experimentStateQuery, () => ({ state, outcome }));
+  let pollFailure: string | undefined;
+  setHandler(experimentStateQuery, () => ({ state, outcome, ...(pollFailure ? { pollFailure } : {}) }));
 
   if (!carry) await recordExperimentQueued(request);
   try {
@@ -99,7 +104,18 @@ export async function experiment({ request, spec, carry }: ExperimentInput): Pro
       }
       if (await condition(() => outcome !== undefined, `${request.pollIntervalSec}s`)) break;
       polls += 1;
-      const status = await pollTrainingJob({ cluster: spec.cluster, jobId });
+      let status: Awaited<ReturnType<typeof pollTrainingJob>>;
+      try {
+        status = await pollTrainingJob({ cluster: spec.cluster, jobId });
+        pollFailure = undefined;
+      } catch (err) {
+        // The job trains on whatever the queue's trouble: say so, and poll again at the next interval
+        // (the lost-job deadline still ends a job nobody hears from). Other failures end the workflow.
+        if (activityFailureOf(err)?.retryState !== 'MAXIMUM_ATTEMPTS_REACHED') throw err;
+        pollFailure = describeFailure(err);
+        log.warn('poll gave up; polling again at the next interval', { jobId, error: pollFailure });
+        continue;
+      }
       if (status.state !== 'missing') missingSince = undefined;
       if (status.state === 'finished') {
         outcome ??= status.outcome;
