@@ -110,7 +110,7 @@ export async function experiment({ request, spec, carry }: ExperimentInput): Pro
         pollFailure = undefined;
       } catch (err) {
         // The job trains on whatever the queue's trouble: say so, and poll again at the next interval
-        // (the lost-job deadline still ends a job nobody hears from). Other failures end the workflow.
+        // (its jobFinished signal still ends the wait). Other failures end the workflow.
         if (activityFailureOf(err)?.retryState !== 'MAXIMUM_ATTEMPTS_REACHED') throw err;
         pollFailure = describeFailure(err);
         log.warn('poll gave up; polling again at the next interval', { jobId, error: pollFailure });
