@@ -6,7 +6,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import { activityFailureNote, describeFailure, reaActivities } from './activity-options';
-import type { experiment, ExperimentInput } from './experiment';
+import { cancelCurrentRun, type experiment, type ExperimentInput } from './experiment';
 import type { CampaignSettings } from '../src/core/campaign-input';
 import type { CampaignEvent, CampaignMachine, Effect, Launch } from '../src/core/campaign/machine';
 import * as msg from '../src/core/messages';
@@ -34,6 +34,7 @@ export class CampaignEffects {
 
   cancelAll(): void {
     this.scopes.forEach((scope) => scope.cancel());
+    for (const id of this.scopes.keys()) cancelCurrentRun(`${this.ctx.campaignId}.e${id}`);
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   continueAsNew,
   defineQuery,
   defineSignal,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
   patched,
@@ -62,6 +63,23 @@ export interface ExperimentCarry {
   missingSince?: number;
   /** Runs before this one, for the logs and the tests. */
   handOffs: number;
+}
+
+/** Marks campaign histories that also cancel an experiment's current run by its workflow id. */
+const CANCEL_CURRENT_RUN = 'cancel-experiment-current-run';
+
+/**
+ * Cancels the current run of experiment `experimentId`, for the campaign that started it. The
+ * parent's cancellation scope targets the run it started; once that run has continued as new it is
+ * closed, and the scope's cancel would not reach the job. A cancel by workflow id goes to whichever
+ * run is current. Call it beside the scope's cancel (which old histories recorded).
+ */
+export function cancelCurrentRun(experimentId: string): void {
+  if (!patched(CANCEL_CURRENT_RUN)) return;
+  // Rejected when the experiment has ended already: nothing left to cancel.
+  getExternalWorkflowHandle(experimentId)
+    .cancel()
+    .catch(() => undefined);
 }
 
 export interface ExperimentInput {

@@ -17,11 +17,13 @@ import { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { GpuAgent } from '../../src/cluster/gpu-agent';
 import type { CampaignInput } from '../../src/core/campaign-input';
+import { statusQueryName } from '../../src/core/messages';
 import type { CampaignResult } from '../../src/core/types';
 import { Store } from '../../src/db/store';
 import { createLogger } from '../../src/logging';
 import { startCampaign } from '../../src/temporal/client';
 import { startWorker, type RunningWorker } from '../../src/temporal/worker';
+import type { CampaignStatus } from '../../workflows/campaign';
 import type { ExperimentInput } from '../../workflows/experiment';
 import {
   FIXTURE_MODELS,
@@ -30,6 +32,7 @@ import {
   testConfig,
   testDatabase,
   uniqueName,
+  waitFor,
   workflowBundle,
 } from '../helpers/stack';
 
@@ -154,5 +157,46 @@ describe('jobs that outlast a workflow run', () => {
       save('experiment-v3-handed-over.json', middle);
       save('experiment-v3-last-run.json', last);
     }
+  });
+
+  it('an abort reaches a job several hand-offs in: the experiment is cancelled, its trainer stopped, the campaign aborted', async () => {
+    const id = uniqueName('long-abort');
+    const input = {
+      model: 'slow-ctr',
+      budget: { experiments: 2 },
+      replicates: 2,
+      parallelism: 2,
+      pollIntervalSec: 1,
+    } satisfies Partial<CampaignInput>;
+    const handle = await startCampaign(env.client, config, input, id);
+    const experimentId = await waitFor('a running experiment', async () => {
+      const s = await handle.query<CampaignStatus>(statusQueryName);
+      return s.running[0]?.experimentId;
+    });
+    await waitFor('two hand-offs', async () =>
+      ((await latestInput(env.client.workflow.getHandle(experimentId))).carry?.handOffs ?? 0) >= 2
+        ? true
+        : undefined,
+    );
+    await handle.signal('abort', { reason: 'test abort mid-chain' });
+    const result: CampaignResult = await handle.result();
+    assert.equal(result.status, 'aborted');
+    assert.ok(result.experiments.cancelled >= 1, JSON.stringify(result.experiments));
+    const rows = await new Store(pool).experiments(id);
+    assert.equal(rows.find((r) => r.id === experimentId)?.status, 'cancelled');
+    assert.equal((await env.client.workflow.getHandle(experimentId).describe()).status.name, 'CANCELLED');
+    // The trainer was stopped, not left to train on: its one run ended before its JOB_SEC were up.
+    const run = await waitFor('the run to end', async () => {
+      const { rows: events } = await pool.query<{ event: string; at: Date }>(
+        'SELECT event, at FROM job_events WHERE experiment_id = $1 ORDER BY at',
+        [experimentId],
+      );
+      return events.some((e) => e.event === 'finished') ? events : undefined;
+    });
+    const started = run.filter((e) => e.event === 'started');
+    const finished = run.find((e) => e.event === 'finished');
+    assert.equal(started.length, 1, JSON.stringify(run));
+    const trainedMs = (finished?.at.getTime() ?? 0) - (started[0]?.at.getTime() ?? 0);
+    assert.ok(trainedMs < JOB_SEC * 1000, `the trainer ran ${trainedMs} ms`);
   });
 });
