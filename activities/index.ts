@@ -191,7 +191,7 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Local refinement around the best config, for exploitation, from the planner. */
     async proposeRefinements(req: RefineRequest): Promise<Hypothesis[]> {
-      const steps = await deps.engine.refine(req);
+      const steps = await whileHeartbeating(() => deps.engine.refine(req));
       await store.recordHypotheses(req.campaignId, steps, 'refinement');
       return steps;
     },

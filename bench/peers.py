@@ -117,6 +117,24 @@ def baseline_params(spec: dict[str, Any]) -> dict[str, Any]:
     return {name: config[name] for name in knob_order(knobs) if is_active(knobs[name], config)}
 
 
+# The trainers running now, each the leader of its own process group (start_new_session), so that
+# SIGTERM can stop them: they would otherwise run on after this process, outside its group.
+RUNNING: set[subprocess.Popen[str]] = set()
+RUNNING_LOCK = threading.Lock()
+
+
+def stop_on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM or Ctrl-C: kill every running trainer's group, then exit 128 + signal (the trials that
+    finished are in --out already, one line each)."""
+    with RUNNING_LOCK:
+        for proc in list(RUNNING):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    os._exit(128 + signum)
+
+
 class Trainer:
     """Runs the spec's trainer on one config through the protocol, as a process group of its own."""
 
@@ -142,8 +160,10 @@ class Trainer:
         subst = {"{python}": sys.executable, "{config}": cfg, "{metrics}": metrics}
         argv = [subst.get(a, a) for a in self.argv]
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        with RUNNING_LOCK:  # so that a signal handler never misses a trainer that is starting
+            proc = subprocess.Popen(argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
+            RUNNING.add(proc)
         err_lines: list[str] = []
         err_reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
         err_reader.start()
@@ -165,6 +185,8 @@ class Trainer:
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
         proc.wait()
+        with RUNNING_LOCK:
+            RUNNING.discard(proc)
         err_reader.join(timeout=5)
         wall = time.perf_counter() - started
         if stopped:
@@ -200,6 +222,8 @@ def main() -> int:
                    help="the folder trainer.cwd is relative to")
     p.add_argument("--out", required=True, help="JSON lines, one per trial")
     a = p.parse_args()
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
 
     with open(a.spec) as f:
         spec = json.load(f)

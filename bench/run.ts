@@ -10,6 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -255,9 +256,85 @@ async function writeReports(tier: Tier, startedAt: Date): Promise<void> {
   console.log(summary.join('\n'));
 }
 
+/** The living processes (zombies are gone already), as `ps` lists them now: pid → parent pid. */
+function processes(): Map<number, number> {
+  const ps = spawnSync('ps', ['-A', '-o', 'pid=,ppid=,stat='], { encoding: 'utf8' });
+  const parent = new Map<number, number>();
+  for (const line of ps.stdout?.split('\n') ?? []) {
+    const [pid, ppid, stat] = line.trim().split(/\s+/);
+    if (pid && ppid && !stat?.startsWith('Z')) parent.set(Number(pid), Number(ppid));
+  }
+  return parent;
+}
+
+/**
+ * The processes this one started, and theirs: peers.py and its trainers, the gpu-agent's trainer
+ * supervisors, the Temporal dev server, the local LLM server, a worker. Several of them lead process
+ * groups of their own, so a kill of this group would miss them.
+ */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of processes()) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const found: number[] = [];
+  const walk = (pid: number) => {
+    for (const child of children.get(pid) ?? []) {
+      found.push(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  return found;
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+const stopping: { signal?: NodeJS.Signals } = {};
+const STOP_GRACE_MS = 5000;
+
+/**
+ * SIGTERM or Ctrl-C: stop every process the bench started, then exit 128 + signal. What finished
+ * is on disk already (the raw results are saved after each search, the lock files go on exit).
+ * The Temporal runtime's own handler only shuts the workers down, which left the bench waiting on
+ * campaigns forever; a second signal skips the grace period.
+ */
+function stopOnSignal(signal: NodeJS.Signals): void {
+  const code = 128 + constants.signals[signal];
+  if (stopping.signal) {
+    signalAll(descendants(process.pid), 'SIGKILL');
+    process.exit(code);
+  }
+  stopping.signal = signal;
+  say(`${signal}: stopping the processes this run started; the raw results saved so far stay`);
+  // Snapshot first: a process whose parent dies is re-parented, and the walk would lose it.
+  const started = descendants(process.pid);
+  signalAll(started, 'SIGTERM');
+  const deadline = Date.now() + STOP_GRACE_MS;
+  setInterval(() => {
+    const alive = processes();
+    const left = started.filter((pid) => alive.has(pid));
+    if (left.length && Date.now() < deadline) return;
+    signalAll([...left, ...descendants(process.pid)], 'SIGKILL');
+    process.exit(code);
+  }, 100);
+}
+process.on('SIGTERM', stopOnSignal);
+process.on('SIGINT', stopOnSignal);
+
 main().then(
-  () => process.exit(0),
+  () => {
+    if (!stopping.signal) process.exit(0);
+  },
   (err: unknown) => {
+    // Once stopping, the failures of the work the signal cut short are expected: the handler exits.
+    if (stopping.signal) return;
     console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);
   },

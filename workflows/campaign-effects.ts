@@ -5,17 +5,15 @@
  * continue-as-new and for cancellation.
  */
 import * as wf from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { EVIDENCE_ACTIVITY, QUICK_ACTIVITY } from './activity-options';
-import type { experiment, ExperimentInput } from './experiment';
+import { activityFailureNote, describeFailure, reaActivities } from './activity-options';
+import { cancelCurrentRun, type experiment, type ExperimentInput } from './experiment';
 import type { CampaignSettings } from '../src/core/campaign-input';
 import type { CampaignEvent, CampaignMachine, Effect, Launch } from '../src/core/campaign/machine';
 import * as msg from '../src/core/messages';
 import type { ModelSpec } from '../src/core/model-spec';
 import type { CampaignResult, ExperimentOutcome } from '../src/core/types';
 
-const act = wf.proxyActivities<Activities>(QUICK_ACTIVITY);
-const slow = wf.proxyActivities<Activities>(EVIDENCE_ACTIVITY);
+const act = reaActivities;
 
 export class CampaignEffects {
   private readonly scopes = new Map<string, wf.CancellationScope>();
@@ -36,6 +34,19 @@ export class CampaignEffects {
 
   cancelAll(): void {
     this.scopes.forEach((scope) => scope.cancel());
+    for (const id of this.scopes.keys()) cancelCurrentRun(`${this.ctx.campaignId}.e${id}`);
+  }
+
+  /**
+   * An activity (or child) that failed for good: the log and the campaign's status say which and
+   * why. Returns the one-line reason.
+   */
+  private failed(err: unknown, what: string): string {
+    const message = describeFailure(err);
+    const note = activityFailureNote(err, Date.now());
+    if (note) this.c.noteActivityFailure(note);
+    wf.log.warn(`${what} failed`, { campaignId: this.ctx.campaignId, error: message });
+    return message;
   }
 
   /** An activity whose answer (or failure) becomes an event. */
@@ -43,13 +54,22 @@ export class CampaignEffects {
     p: Promise<T>,
     ok: (v: T) => CampaignEvent,
     failed: (message: string) => CampaignEvent,
+    what: string,
   ): void {
     this.track(
       p.then(
         (v) => this.events.push(ok(v)),
-        (err: unknown) => this.events.push(failed((err as Error).message)),
+        (err: unknown) => this.events.push(failed(this.failed(err, what))),
       ),
     );
+  }
+
+  /**
+   * A record whose failure the campaign outlives: the row is missing from PostgreSQL, which the
+   * status and the log say; the campaign's own state (and its result, recorded at the end) has it.
+   */
+  private record(p: Promise<unknown>, what: string): void {
+    this.track(p.catch((err: unknown) => this.failed(err, what)));
   }
 
   carryOut(effect: Effect): void {
@@ -63,21 +83,29 @@ export class CampaignEffects {
         const highFidelity = state.rungs.at(-1) as number;
         const req = { campaignId, spec, highFidelity, excludeKnobs, feedback, count, llmBudget: input.llm };
         return this.call(
-          slow.gatherEvidence(req),
+          act.gatherEvidence(req),
           (r) => ({ type: 'evidence', ...r }),
           (message) => ({ type: 'evidenceFailed', message }),
+          'gathering evidence',
         );
       }
       case 'askLlm':
         return this.call(
-          slow.askLlm({ campaignId, spec, request: effect.request, llmBudget: input.llm }),
+          act.askLlm({ campaignId, spec, request: effect.request, llmBudget: input.llm }),
           (hypotheses) => ({ type: 'llmSuggestions', hypotheses }),
           (message) => ({ type: 'llmFailed', message }),
+          'the LLM call',
         );
       case 'recordPhase':
-        return this.track(act.recordCampaignPhase(campaignId, effect.phase, effect.plan ?? null));
+        return this.record(
+          act.recordCampaignPhase(campaignId, effect.phase, effect.plan ?? null),
+          `recording phase ${effect.phase}`,
+        );
       case 'recordRunbook':
-        return this.track(act.recordRunbookAction(`${campaignId}.e${effect.experimentId}`, effect.action));
+        return this.record(
+          act.recordRunbookAction(`${campaignId}.e${effect.experimentId}`, effect.action),
+          `recording the runbook action for experiment ${effect.experimentId}`,
+        );
       case 'cancelAll':
         return this.cancelAll();
       case 'awaitApproval':
@@ -144,12 +172,21 @@ export class CampaignEffects {
         .then(
           (r) => settled(r.outcome),
           (err: unknown) =>
-            settled({
-              status: 'failed',
-              failureClass: wf.isCancellation(err) ? 'cancelled' : 'crash',
-              message: (err as Error).message,
-              wallTimeSec: 0,
-            }),
+            settled(
+              wf.isCancellation(err)
+                ? {
+                    status: 'failed',
+                    failureClass: 'cancelled',
+                    message: (err as Error).message,
+                    wallTimeSec: 0,
+                  }
+                : {
+                    status: 'failed',
+                    failureClass: 'crash',
+                    message: this.failed(err, `experiment ${experimentId}`),
+                    wallTimeSec: 0,
+                  },
+            ),
         )
         .finally(() => this.scopes.delete(l.experimentId)),
     );

@@ -65,7 +65,7 @@ import {
 import { configProblems, type ModelSpec } from '../src/core/model-spec';
 import { decide } from '../src/core/runbook';
 import type { CampaignResult, ExperimentRequest, ExperimentResult, Phase, Spend } from '../src/core/types';
-import type { experiment, ExperimentInput } from './experiment';
+import { cancelCurrentRun, type experiment, type ExperimentInput } from './experiment';
 
 const {
   loadModelSpec,
@@ -310,6 +310,7 @@ export async function campaignV1(rawInput: unknown, carried?: CarriedCampaignV1)
   setHandler(abortSignal, (raw) => {
     aborting ??= abortSchema.safeParse(raw ?? {}).data?.reason ?? 'aborted by an operator';
     for (const scope of childScopes.values()) scope.cancel();
+    for (const id of childScopes.keys()) cancelCurrentRun(id);
   });
 
   // ---- visibility ---------------------------------------------------------------------------
@@ -567,6 +568,7 @@ export async function campaignV1(rawInput: unknown, carried?: CarriedCampaignV1)
     }
     if (aborting !== undefined) {
       for (const scope of childScopes.values()) scope.cancel();
+      for (const id of childScopes.keys()) cancelCurrentRun(id);
       await Promise.allSettled([...inflight]);
     }
     const result = c.result(campaignId, aborting === undefined ? 'completed' : 'aborted', aborting);

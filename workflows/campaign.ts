@@ -8,8 +8,7 @@
  *     --input '{"model": "fm-synthetic", "budget": {"gpuHours": 0.01}}'
  */
 import * as wf from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { QUICK_ACTIVITY } from './activity-options';
+import { activityFailureOf, describeFailure, reaActivities } from './activity-options';
 import { CampaignEffects } from './campaign-effects';
 import { handleMessages } from './campaign-messages';
 import { campaignV1, type CarriedCampaignV1 } from './campaign-v1';
@@ -22,7 +21,7 @@ import type { ModelSpec } from '../src/core/model-spec';
 import type { CampaignResult } from '../src/core/types';
 
 export * from './campaign-messages';
-const act = wf.proxyActivities<Activities>(QUICK_ACTIVITY);
+const act = reaActivities;
 
 /** What a run hands to the next at continue-as-new. */
 export interface CarriedCampaign {
@@ -138,9 +137,14 @@ export async function campaign(
               status: 'aborted',
               result: machine.result(campaignId, 'aborted', 'the campaign workflow was cancelled'),
             }
-          : { status: 'failed', error: (err as Error).message },
+          : { status: 'failed', error: describeFailure(err) },
       );
     });
+    // Temporal's own message says only "Activity task failed": fail with the activity and its error.
+    if (!wf.isCancellation(err) && activityFailureOf(err)) {
+      wf.log.error('campaign failed', { campaignId, error: describeFailure(err) });
+      throw wf.ApplicationFailure.nonRetryable(describeFailure(err), 'ActivityFailed');
+    }
     throw err;
   }
 }

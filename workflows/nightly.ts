@@ -5,15 +5,14 @@
  *   rea schedule nightly --models synthetic-ctr --cron '0 2 * * *' --input examples/nightly.json
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ApplicationFailure, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { QUICK_ACTIVITY } from './activity-options';
+import { ApplicationFailure, startChild, workflowInfo } from '@temporalio/workflow';
+import { reaActivities } from './activity-options';
 import { parseCampaignInput, type CampaignInput } from '../src/core/campaign-input';
 import { InvalidInputError } from '../src/core/errors';
 import { CAMPAIGN_WORKFLOW } from '../src/core/messages';
 import type { campaign } from './campaign';
 
-const { runningCampaignModels } = proxyActivities<Activities>(QUICK_ACTIVITY);
+const { runningCampaignModels } = reaActivities;
 
 export interface NightlyInput {
   models: string[];

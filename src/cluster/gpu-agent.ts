@@ -126,6 +126,7 @@ export async function startGpuAgent(opts: GpuAgentOptions): Promise<GpuAgent> {
         runDir: path.join(opts.workDir, 'runs', jobId.replace(/[^A-Za-z0-9._-]/g, '_'), runId),
         python: opts.python,
         timeLimitSec: resources.timeLimitSec,
+        memoryCapMb: resources.memoryMb,
         primaryMetric,
         signal,
         staleAfterSec: timings.trainerStaleSec,

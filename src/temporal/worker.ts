@@ -18,6 +18,7 @@ import { createPool } from '../db/pool';
 import { Store } from '../db/store';
 import type { Logger } from '../logging';
 import { collectReaMetrics } from '../metrics/rea-metrics';
+import { ActivityFailures } from './activity-failures';
 import { startMetricsServer } from '../metrics/server';
 import { describeTemporalConnection, temporalConnectionError, temporalConnectionOptions } from './connection';
 import { startReconciler } from './reconcile';
@@ -73,10 +74,11 @@ async function serve(
   releaseSettings: () => Promise<void>,
 ): Promise<RunningWorker> {
   const pool = createPool(config.REA_DATABASE_URL);
+  const activityFailures = new ActivityFailures(log);
   const metrics = config.REA_METRICS_ADDRESS
     ? await startMetricsServer({
         address: config.REA_METRICS_ADDRESS,
-        collect: () => collectReaMetrics(pool),
+        collect: async () => [...(await collectReaMetrics(pool)), activityFailures.family()],
         log,
       }).catch(async (err: unknown) => {
         await pool.end().catch(() => undefined);
@@ -112,6 +114,7 @@ async function serve(
       reportsDir: path.join(config.REA_WORK_DIR, 'reports'),
       log,
     }),
+    interceptors: { activity: [activityFailures.interceptor] },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 20,
     maxCachedWorkflows: 500,
   });

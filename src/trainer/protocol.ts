@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import type { FailureClass, Metrics } from '../core/types';
+import type { MemorySeen } from './memory-watch';
 
 export interface Progress {
   step: number;
@@ -74,7 +75,51 @@ export function parseLine(line: string): ParsedLine {
 /** Exit codes of the protocol. */
 export const EXIT_CODES: Record<number, FailureClass> = { 2: 'bad_config', 3: 'oom', 4: 'nan', 1: 'crash' };
 
-/** A trainer killed by a signal that rea did not send is a crash: the log tail says more. */
+/** The failure class of an exit code (a kill by signal: see `classifyForeignKill`). */
 export function failureClassForExit(code: number | null): FailureClass {
   return code === null ? 'crash' : (EXIT_CODES[code] ?? 'crash');
+}
+
+/** Peak resident memory at or above this share of the spec's cap counts as "at the cap". */
+export const NEAR_CAP = 0.9;
+
+const mb = (x: number) => `${Math.round(x)} MB`;
+
+/**
+ * A trainer killed by a signal that rea did not send (not its time limit, a cancel, or its
+ * supervisor). The OOM killer sends SIGKILL: with SIGKILL, an OOM kill counted by the trainer's
+ * memory cgroup, or a peak resident memory at the spec's cap, makes it `oom` (the runbook shrinks the
+ * batch). Any other foreign kill (an operator's kill -9, a node shutting down) is `lost`: the run
+ * itself was fine, so it runs again. The message states the evidence either way.
+ *
+ *   classifyForeignKill('SIGKILL', { peakRssMb: 1990, oomKills: [] }, 2048).failureClass // 'oom'
+ */
+export function classifyForeignKill(
+  signal: string,
+  seen: MemorySeen,
+  capMb?: number,
+): { failureClass: FailureClass; message: string } {
+  const peak =
+    seen.peakRssMb === undefined
+      ? 'peak resident memory unknown'
+      : `peak resident memory ${mb(seen.peakRssMb)}${capMb ? ` of the spec's ${capMb} MB (resources.memoryMb)` : ''}`;
+  const counted = seen.oomKills[0];
+  if (signal === 'SIGKILL' && counted)
+    return {
+      failureClass: 'oom',
+      message:
+        `trainer was killed by SIGKILL from the OOM killer: its memory cgroup counted ${counted.after - counted.before} ` +
+        `OOM kill(s) while it ran (${counted.cgroup}: oom_kill ${counted.before} → ${counted.after}); ${peak}`,
+    };
+  if (signal === 'SIGKILL' && capMb && seen.peakRssMb !== undefined && seen.peakRssMb >= NEAR_CAP * capMb)
+    return {
+      failureClass: 'oom',
+      message: `trainer was killed by SIGKILL at its memory cap, most likely by the OOM killer: ${peak} (${Math.round((100 * seen.peakRssMb) / capMb)} %)`,
+    };
+  return {
+    failureClass: 'lost',
+    message:
+      `trainer was killed by ${signal}, a signal rea did not send (an operator, the node, another program); ` +
+      `no sign of the OOM killer (${peak}; no OOM kill counted by its memory cgroup): run it again`,
+  };
 }

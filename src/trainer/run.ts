@@ -13,7 +13,14 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExperimentOutcome, FailureClass, Metrics } from '../core/types';
-import { failureClassForExit, metricsSchema, parseLine, type Progress } from './protocol';
+import { watchMemory, type MemorySeen } from './memory-watch';
+import {
+  classifyForeignKill,
+  failureClassForExit,
+  metricsSchema,
+  parseLine,
+  type Progress,
+} from './protocol';
 import { ORPHANED_PREFIX } from './supervisor';
 
 export interface TrainerRun {
@@ -32,6 +39,11 @@ export interface TrainerRun {
    * it (this process stopped or hung). Default 30 s.
    */
   staleAfterSec?: number;
+  /**
+   * The spec's memory cap (resources.memoryMb). A trainer killed by SIGKILL with its peak resident
+   * memory at the cap is classed `oom`; rea does not enforce the cap itself.
+   */
+  memoryCapMb?: number;
   onProgress?: (p: Progress) => void;
   onLog?: (line: string) => void;
 }
@@ -80,6 +92,8 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
     detached: true, // own process group, so that a kill reaches every process the trainer started
   });
   child.stdin.on('error', () => undefined); // the supervisor is gone: its exit says why
+  // The group's memory, for the evidence when something other than rea kills it.
+  const memory = child.pid !== undefined ? watchMemory(child.pid) : undefined;
   const heartbeat = setInterval(() => child.stdin.write('.'), Math.min(1000, staleMs / 5));
   const killGroup = () => {
     if (child.pid !== undefined) {
@@ -126,6 +140,7 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
   );
   clearTimeout(timer);
   clearInterval(heartbeat);
+  const seen: MemorySeen = memory?.stop() ?? { oomKills: [] };
   child.stdin.destroy();
   run.signal?.removeEventListener('abort', onAbort);
   if (!exit.spawnError) await streams;
@@ -141,6 +156,10 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
     return failed('timeout', `trainer ran past its time limit of ${run.timeLimitSec}s`);
   if (stoppedBy === 'cancelled') return failed('cancelled', 'trainer cancelled');
   if (orphaned !== undefined) return failed('lost', `trainer supervisor: ${orphaned}`);
+  if (exit.code === null && exit.signal && !reported) {
+    const kill = classifyForeignKill(exit.signal, seen, run.memoryCapMb);
+    return failed(kill.failureClass, kill.message);
+  }
   if (exit.code !== 0) {
     const failureClass = reported?.failureClass ?? failureClassForExit(exit.code);
     const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;

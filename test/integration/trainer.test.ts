@@ -1,6 +1,6 @@
 /** The trainer protocol end to end: rea's runner against the real PyTorch trainer process. */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -92,3 +92,114 @@ describe('trainer protocol round trip', () => {
     assert.match(outcome.status === 'failed' ? outcome.message : '', /trainer bug/);
   });
 });
+
+describe('trainers killed by a signal rea did not send', () => {
+  const hog = ['{python}', 'test/fixtures/trainers/hog.py', '--config', '{config}', '--metrics', '{metrics}'];
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'rea-kills-'));
+  const runHog = (trainerConfig: Record<string, unknown>, memoryCapMb?: number) =>
+    runTrainer({
+      argv: hog,
+      cwd: config.root,
+      config: trainerConfig,
+      runDir: mkdtempSync(path.join(os.tmpdir(), 'rea-trainer-')),
+      python: config.REA_PYTHON,
+      timeLimitSec: 120,
+      primaryMetric: 'ne',
+      ...(memoryCapMb ? { memoryCapMb } : {}),
+    });
+  /** Kills the trainer (not its supervisor) with kill -9 once it has written its pid file. */
+  const killWhenReady = async (pidFile: string) => {
+    while (!existsSync(pidFile) || !readFileSync(pidFile, 'utf8'))
+      await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500)); // a few samples of its memory
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+  };
+
+  it('classes a kill -9 from outside, far below the memory cap, as lost (retried), and says so', async () => {
+    const pidFile = path.join(scratch, 'lost.pid');
+    const [{ outcome }] = await Promise.all([
+      runHog({ mb: 16, hold_sec: 60, pid_file: pidFile }, 2048),
+      killWhenReady(pidFile),
+    ]);
+    assert.equal(outcome.status === 'failed' && outcome.failureClass, 'lost', JSON.stringify(outcome));
+    assert.match(
+      outcome.status === 'failed' ? outcome.message : '',
+      /killed by SIGKILL, a signal rea did not send/,
+    );
+    assert.match(
+      outcome.status === 'failed' ? outcome.message : '',
+      /peak resident memory \d+ MB of the spec's 2048 MB/,
+    );
+  });
+
+  it('classes a SIGKILL at the memory cap as oom, with the peak memory as evidence', async () => {
+    const pidFile = path.join(scratch, 'near-cap.pid');
+    const [{ outcome }] = await Promise.all([
+      runHog({ mb: 112, hold_sec: 60, pid_file: pidFile }, 128),
+      killWhenReady(pidFile),
+    ]);
+    assert.equal(outcome.status === 'failed' && outcome.failureClass, 'oom', JSON.stringify(outcome));
+    assert.match(
+      outcome.status === 'failed' ? outcome.message : '',
+      /killed by SIGKILL at its memory cap.*peak resident memory 1[12]\d MB of the spec's 128 MB/,
+    );
+  });
+
+  // The kernel's own OOM killer, in a memory cgroup of the test's making (root and cgroup v1 or a
+  // delegated v2 tree); skipped where the test cannot make one.
+  const cgroup = memoryCgroup(96);
+  it(
+    "classes the kernel OOM killer's kill as oom, citing the cgroup's OOM-kill count",
+    { skip: cgroup ? false : 'no writable memory cgroup here' },
+    async () => {
+      try {
+        // No memory cap given: the cgroup's count alone is the evidence.
+        const { outcome } = await runHog({ mb: 400, hold_sec: 5, cgroup: cgroup?.dir });
+        assert.equal(outcome.status === 'failed' && outcome.failureClass, 'oom', JSON.stringify(outcome));
+        if (process.env.REA_TEST_VERBOSE) console.log(JSON.stringify(outcome));
+        assert.match(
+          outcome.status === 'failed' ? outcome.message : '',
+          /SIGKILL from the OOM killer: its memory cgroup counted 1 OOM kill\(s\) while it ran .*oom_kill 0 → 1/,
+        );
+      } finally {
+        cgroup?.remove();
+      }
+    },
+  );
+});
+
+/** A fresh memory cgroup limited to `mb`, where this process may make one (v1 memory or v2). */
+function memoryCgroup(mb: number): { dir: string; remove: () => void } | undefined {
+  const name = `rea-test-oom-${process.pid}`;
+  const tries = [
+    {
+      dir: path.join('/sys/fs/cgroup/memory', name),
+      limit: 'memory.limit_in_bytes',
+      swap: 'memory.memsw.limit_in_bytes',
+    },
+    { dir: path.join('/sys/fs/cgroup', name), limit: 'memory.max', swap: 'memory.swap.max' },
+  ];
+  for (const t of tries) {
+    try {
+      mkdirSync(t.dir);
+    } catch {
+      continue;
+    }
+    try {
+      writeFileSync(path.join(t.dir, t.limit), String(mb * 1024 * 1024));
+      try {
+        // No swap to spill into: the kernel kills at the limit.
+        writeFileSync(
+          path.join(t.dir, t.swap),
+          t.swap.startsWith('memory.memsw') ? String(mb * 1024 * 1024) : '0',
+        );
+      } catch {
+        // no swap accounting here
+      }
+      return { dir: t.dir, remove: () => rmdirSync(t.dir) };
+    } catch {
+      rmdirSync(t.dir);
+    }
+  }
+  return undefined;
+}

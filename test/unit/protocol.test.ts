@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { failureClassForExit, parseLine } from '../../src/trainer/protocol';
+import { classifyForeignKill, failureClassForExit, parseLine } from '../../src/trainer/protocol';
 
 describe('trainer protocol lines', () => {
   it('parses progress lines', () => {
@@ -44,5 +44,34 @@ describe('trainer protocol lines', () => {
     assert.equal(failureClassForExit(1), 'crash');
     assert.equal(failureClassForExit(139), 'crash');
     assert.equal(failureClassForExit(null), 'crash');
+  });
+});
+
+describe('a kill that rea did not send', () => {
+  const counted = { cgroup: '/sys/fs/cgroup/memory.events', before: 2, after: 3 };
+
+  it('is oom when SIGKILL comes with an OOM kill counted by the memory cgroup, and cites the count', () => {
+    const kill = classifyForeignKill('SIGKILL', { peakRssMb: 300, oomKills: [counted] }, 2048);
+    assert.equal(kill.failureClass, 'oom');
+    assert.match(
+      kill.message,
+      /counted 1 OOM kill\(s\) .*memory.events: oom_kill 2 → 3\); peak resident memory 300 MB of the spec's 2048 MB/,
+    );
+  });
+
+  it('is oom when SIGKILL comes with the peak memory at the cap, and cites the peak', () => {
+    const kill = classifyForeignKill('SIGKILL', { peakRssMb: 1900, oomKills: [] }, 2048);
+    assert.equal(kill.failureClass, 'oom');
+    assert.match(kill.message, /at its memory cap.*1900 MB of the spec's 2048 MB.*\(93 %\)/);
+  });
+
+  it('is lost otherwise: another signal, memory far from the cap, no cap, or nothing readable', () => {
+    assert.equal(classifyForeignKill('SIGKILL', { peakRssMb: 100, oomKills: [] }, 2048).failureClass, 'lost');
+    assert.equal(classifyForeignKill('SIGKILL', { peakRssMb: 1900, oomKills: [] }).failureClass, 'lost');
+    assert.equal(classifyForeignKill('SIGKILL', { oomKills: [] }, 2048).failureClass, 'lost');
+    // The OOM killer only sends SIGKILL: an OOM count beside a SIGTERM is someone else's kill.
+    const term = classifyForeignKill('SIGTERM', { peakRssMb: 2000, oomKills: [counted] }, 2048);
+    assert.equal(term.failureClass, 'lost');
+    assert.match(term.message, /killed by SIGTERM, a signal rea did not send.*run it again/);
   });
 });

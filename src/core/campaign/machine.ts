@@ -42,7 +42,9 @@ import { BASELINE_ID, hypothesisId, mixSeed, SearchSpace, seededRandom, shuffle 
 import { RandomPlanner, type Observation, type Planner } from '../search/planner';
 import { TpePlanner } from '../search/tpe';
 import type { CampaignResult, FailureClass, Hypothesis, HypothesisSource, Phase, Spend } from '../types';
+import { ACTIVITY_FAILURES_KEPT } from './state';
 import type {
+  ActivityFailureNote,
   CampaignState,
   ConfigEntry,
   Evidence,
@@ -132,6 +134,8 @@ export interface CampaignStatus {
   leaderboard: ReturnType<CampaignMachine['leaderboard']>;
   experiments: CampaignState['counts'];
   run: number;
+  /** Activities that failed for good, newest last: which, why, when. */
+  activityFailures: ActivityFailureNote[];
 }
 
 /** What the campaign says about its answer, for the result, the status query and the report. */
@@ -1381,7 +1385,15 @@ export class CampaignMachine {
       leaderboard: this.leaderboard(10),
       experiments: s.counts,
       run: s.runs,
+      activityFailures: s.activityFailures ?? [],
     };
+  }
+
+  /** Notes an activity that failed for good, for the status and the details (the workflow logs it). */
+  noteActivityFailure(note: ActivityFailureNote): void {
+    const notes = (this.state.activityFailures ??= []);
+    notes.push(note);
+    notes.splice(0, Math.max(0, notes.length - ACTIVITY_FAILURES_KEPT));
   }
 
   // ---- views --------------------------------------------------------------------------------
@@ -1488,9 +1500,15 @@ export class CampaignMachine {
     ]
       .filter(Boolean)
       .join(' ');
+    const failing = s.activityFailures?.at(-1);
     return [
       `**Phase:** ${s.phase} (${s.stage}) ${flags}`.trim(),
       `**Budget used:** ${budget} · **running:** ${Object.keys(s.running).length} · **answer:** ${a.hypothesisId} (${a.gainPct.toFixed(2)}%, ${a.confirmed ? 'confirmed' : 'not confirmed'}) · **failed:** ${s.counts.failed}`,
+      ...(failing
+        ? [
+            `**Activity failed** (${s.activityFailures?.length} so far, latest at ${new Date(failing.at).toISOString()}): ${failing.message}`,
+          ]
+        : []),
       '',
       table,
     ].join('\n');

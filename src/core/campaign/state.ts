@@ -130,7 +130,22 @@ export interface CampaignState {
   counts: CampaignResult['experiments'];
   recordedStart: boolean;
   runs: number;
+  /**
+   * Activities that failed for good (their retry policy's attempts spent), newest last, at most
+   * ACTIVITY_FAILURES_KEPT: the status query and the current details name them. Absent in states
+   * carried from before the activity profiles.
+   */
+  activityFailures?: ActivityFailureNote[];
 }
+
+/** An activity that failed for good: which, why (its last error, its attempts) and when (workflow time, ms). */
+export interface ActivityFailureNote {
+  activity: string;
+  message: string;
+  at: number;
+}
+
+export const ACTIVITY_FAILURES_KEPT = 10;
 
 export { BASELINE_ID };
 
