@@ -82,4 +82,13 @@ describe('model spec', () => {
     assert.deepEqual(err.fields, ['fixed.deep']);
     assert.match(err.message, /nested more than 64 levels deep/);
   });
+
+  it('does not take names that Object.prototype carries for knobs', () => {
+    const spec = parseModelSpec(specJson);
+    assert.match(configProblems(spec, { constructor: 1 }).join('\n'), /constructor: unknown knob/);
+    const [name] = Object.keys(spec.knobs);
+    const raw = structuredClone(specJson) as { knobs: Record<string, Record<string, unknown>> };
+    (raw.knobs[name as string] as Record<string, unknown>).activeWhen = { constructor: [1] };
+    assert.deepEqual(refusalOf(raw).fields, [`knobs.${name}.activeWhen.constructor`]);
+  });
 });
