@@ -474,7 +474,7 @@ export function goodCampaignInput(
       .filter(([a, b]) => a + b <= 1)
       .map(([a, b]): [string[], Json] => [
         ['split'],
-        { validation: a, combination: b, exploitation: 1 - a - b },
+        { validation: a, combination: b, exploitation: Math.max(0, 1 - a - b) },
       ]),
     { nil: undefined },
   );
@@ -1149,7 +1149,11 @@ export const goodProgressLine: fc.Arbitrary<{ text: string; progress: typeof PRO
     loss: fc.double({ noNaN: true, noDefaultInfinity: true }),
     examples_per_s: fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }),
   })
-  .map((progress) => ({ text: `rea:progress ${JSON.stringify(progress)}`, progress }));
+  .map((progress) => {
+    // As the line carries them: JSON writes -0 as 0.
+    const json = JSON.stringify(progress);
+    return { text: `rea:progress ${json}`, progress: JSON.parse(json) as typeof PROGRESS };
+  });
 
 // ---- LLM answers ----------------------------------------------------------------------------
 
