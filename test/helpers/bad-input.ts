@@ -33,6 +33,7 @@ import {
   goodLlmAnswer,
   goodModelSpec,
   goodProgressLine,
+  jsonText,
   type BadAnswer,
   type BadCase,
   type BadMessage,
@@ -173,8 +174,9 @@ export function checkBadInputs(opts: { seed: number; runs: number; goodRuns: num
     includeErrorInReport: true,
   });
   const fail = (target: string, c: BadCase | BadText, problem: string | undefined) => {
-    const shown = 'value' in c ? JSON.stringify(c.value)?.slice(0, 200) : c.text.slice(0, 200);
-    assert.equal(problem, undefined, `${target}, ${c.kind}: ${shown}`);
+    if (problem === undefined) return;
+    const shown = 'value' in c ? jsonText(c.value).slice(0, 200) : c.text.slice(0, 200);
+    assert.fail(`${target}, ${c.kind}: ${problem}: ${shown}`);
   };
 
   fc.assert(

@@ -65,31 +65,50 @@ const mutated = (valid: JsonObject, mutate: (copy: JsonObject) => void): JsonObj
   return copy;
 };
 
-/** JSON text as a file or a line carries it: ±Infinity as ±1e999 (JSON.parse reads them back), NaN as NaN (not JSON). */
-export function jsonText(value: Json, indent?: number): string {
-  const text = JSON.stringify(
-    value,
-    (_k, v: unknown) =>
-      typeof v === 'number' && !Number.isFinite(v)
-        ? Number.isNaN(v)
-          ? '@@NaN@@'
-          : v > 0
-            ? '@@+inf@@'
-            : '@@-inf@@'
-        : v,
-    indent,
-  );
-  return text
-    .replace(/"@@NaN@@"/g, 'NaN')
-    .replace(/"@@\+inf@@"/g, '1e999')
-    .replace(/"@@-inf@@"/g, '-1e999');
+/**
+ * JSON text as a file or a line carries it: ±Infinity as ±1e999 (JSON.parse reads them back), NaN
+ * as NaN (not JSON), own `__proto__` keys kept. Written without recursion: JSON.stringify overflows
+ * the stack on the deeply nested cases.
+ */
+export function jsonText(value: Json): string {
+  const out: string[] = [];
+  const todo: ({ raw: string } | { value: Json })[] = [{ value }];
+  while (todo.length) {
+    const task = todo.pop() as { raw: string } | { value: Json };
+    if ('raw' in task) {
+      out.push(task.raw);
+      continue;
+    }
+    const v = task.value;
+    if (typeof v === 'number')
+      out.push(Number.isFinite(v) ? JSON.stringify(v) : Number.isNaN(v) ? 'NaN' : v > 0 ? '1e999' : '-1e999');
+    else if (v === null || typeof v !== 'object') out.push(JSON.stringify(v));
+    else {
+      const entries: [string | undefined, Json][] = Array.isArray(v)
+        ? v.map((item) => [undefined, item])
+        : Object.keys(v).map((k) => [k, v[k] as Json]);
+      todo.push({ raw: Array.isArray(v) ? ']' : '}' });
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, item] = entries[i] as [string | undefined, Json];
+        todo.push({ value: item });
+        if (k !== undefined) todo.push({ raw: `${JSON.stringify(k)}:` });
+        if (i > 0) todo.push({ raw: ',' });
+      }
+      todo.push({ raw: Array.isArray(v) ? '[' : '{' });
+    }
+  }
+  return out.join('');
 }
 
 /** Whether `value` holds a NaN, which no JSON text can carry. */
 export function holdsNaN(value: Json): boolean {
-  if (typeof value === 'number') return Number.isNaN(value);
-  if (value === null || typeof value !== 'object') return false;
-  return Object.values(value).some(holdsNaN);
+  const todo: Json[] = [value];
+  while (todo.length) {
+    const v = todo.pop() as Json;
+    if (typeof v === 'number' && Number.isNaN(v)) return true;
+    if (v !== null && typeof v === 'object') todo.push(...Object.values(v));
+  }
+  return false;
 }
 
 // ---- values ---------------------------------------------------------------------------------
