@@ -67,6 +67,8 @@ function badInputSection(rows: ScenarioFigures[]): string[] {
     "campaign waiting for its plan's approval, which must change nothing and start no experiment. `npm test`",
     'runs 500 of them in-process (test/unit/bad-input.test.ts).',
     '',
+    `Reproduce: \`${COMMAND}\`, or these rows alone: \`npx tsc -p . && node --test dist/test/chaos/bad-input.test.js\`.`,
+    '',
     ...bad.flatMap((r) => [
       `**${r.scenario}** (seed ${r.seed}, ${r.seconds} s): ${r.badInputs} bad inputs.`,
       '',
@@ -132,7 +134,13 @@ function main(): void {
     ...badInputSection(rows),
     '## What happened',
     '',
-    ...rows.flatMap((r) => [`- **${esc(r.scenario)}**: ${r.notes.map(esc).join('; ') || '—'}`]),
+    ...rows.flatMap((r) => [
+      `- **${esc(r.scenario)}**: ${
+        r.scenario.startsWith('bad input')
+          ? 'counts by kind under "Bad input" above'
+          : r.notes.map(esc).join('; ') || '—'
+      }`,
+    ]),
     '',
     '## Violations',
     '',
