@@ -7,8 +7,9 @@
  * The `good*` arbitraries vary valid inputs within their declared ranges, so that a check that
  * refuses everything fails too.
  *
- *   fc.sample(badCampaignInput(valid), { seed: 7, numRuns: 1 });
- *   // → [{ kind: 'out of range', value: { ...valid, budget: { experiments: 1 } }, field: 'budget.experiments' }]
+ *   const valid = { model: 'fast-ctr', budget: { experiments: 6 } };
+ *   fc.sample(badCampaignInputs(valid)['out of range'], { seed: 7, numRuns: 1 });
+ *   // → [{ kind: 'out of range', value: { ...valid, fidelity: { high: 9007199255077388 } }, field: 'fidelity.high' }]
  */
 import * as fc from 'fast-check';
 import { MAX_CAMPAIGN_INPUT_BYTES, MAX_CAMPAIGN_INPUT_DEPTH } from '../../src/core/campaign-input';
