@@ -28,7 +28,15 @@ import {
 } from './chaos-checks';
 import { seededRandom, sleep, type ChaosStack, type Fault } from './chaos-stack';
 import { names } from './bad-input';
-import { badCampaignInputs, badMessages, badModelSpecs, holdsNaN, jsonText, type JsonObject } from './fuzz';
+import {
+  badCampaignInputs,
+  badMessages,
+  badModelSpecs,
+  holdsNaN,
+  jsonText,
+  type Json,
+  type JsonObject,
+} from './fuzz';
 import { waitFor } from './stack';
 
 const ROOT = loadConfig().root;
@@ -317,13 +325,13 @@ export async function badInputScenario(stack: ChaosStack, s: BadInputScenario): 
 
   // fast-check's generators (test/helpers/fuzz.ts), sampled with the scenario's seed. No NaN: a
   // JSON file cannot carry one (the in-process properties try it).
-  const sample = <T extends { value: unknown }>(
+  const sample = <T extends { value: Json }>(
     arbs: Record<string, fc.Arbitrary<T>>,
     n: number,
     seed: number,
   ) =>
     fc.sample(
-      fc.oneof(...Object.values(arbs)).filter((c) => !holdsNaN(c.value as never)),
+      fc.oneof(...Object.values(arbs)).filter((c) => !holdsNaN(c.value)),
       { seed, numRuns: n },
     );
   type Case = { id: string; kind: string; text: string; field: string; door: 'rea' | 'temporal' };
@@ -456,7 +464,7 @@ export async function badInputScenario(stack: ChaosStack, s: BadInputScenario): 
         () => undefined,
         (e: unknown) => e,
       );
-      if (!err) problems.push(`${where}: accepted ${JSON.stringify(m.value)?.slice(0, 200)}`);
+      if (!err) problems.push(`${where}: accepted ${jsonText(m.value).slice(0, 200)}`);
       else if (!(err instanceof WorkflowUpdateFailedError) || !(err.cause instanceof ApplicationFailure))
         problems.push(
           `${where}: failed as ${err instanceof Error ? err.message : JSON.stringify(err)}, not as a refused update`,
