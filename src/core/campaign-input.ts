@@ -5,7 +5,7 @@
  *   {"model": "synthetic-ctr", "budget": {"experiments": 30}, "approval": {"required": true}}
  */
 import { z } from 'zod';
-import { fieldPath, InvalidInputError, parseOrThrow } from './errors';
+import { parseOrThrow, refuseBadShape } from './errors';
 import type { ModelSpec } from './model-spec';
 
 /** Largest accepted input, in bytes of JSON: a campaign input is a handful of fields. */
@@ -104,19 +104,6 @@ export type CampaignSettings = z.output<typeof campaignInputSchema>;
 /** Deepest nesting accepted: a campaign input is three levels deep; far deeper input could overflow the stack. */
 export const MAX_CAMPAIGN_INPUT_DEPTH = 16;
 
-/** The path of the first value nested deeper than `max` levels, found without recursion; undefined when none is. */
-function tooDeep(value: unknown, max: number): (string | number)[] | undefined {
-  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: value, path: [] }];
-  while (stack.length) {
-    const { v, path } = stack.pop() as { v: unknown; path: (string | number)[] };
-    if (v === null || typeof v !== 'object') continue;
-    if (path.length >= max) return path;
-    for (const [k, child] of Object.entries(v))
-      stack.push({ v: child, path: [...path, Array.isArray(v) ? Number(k) : k] });
-  }
-  return undefined;
-}
-
 /** Bytes of `text` in UTF-8, counted by hand: workflows have no Buffer. */
 function utf8Bytes(text: string): number {
   let bytes = 0;
@@ -129,13 +116,7 @@ function utf8Bytes(text: string): number {
 
 export function parseCampaignInput(value: unknown): CampaignSettings {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const deep = tooDeep(value, MAX_CAMPAIGN_INPUT_DEPTH);
-    if (deep) {
-      throw new InvalidInputError(
-        `campaign input is invalid: ${fieldPath(deep.slice(0, 2))}: nested more than ${MAX_CAMPAIGN_INPUT_DEPTH} levels deep`,
-        [fieldPath(deep.slice(0, 2))],
-      );
-    }
+    refuseBadShape(value, 'campaign input', MAX_CAMPAIGN_INPUT_DEPTH);
     const size = utf8Bytes(JSON.stringify(value));
     if (size > MAX_CAMPAIGN_INPUT_BYTES) {
       return parseOrThrow(

@@ -204,7 +204,7 @@ export const modelSpecSchema = z
     for (const [name, knob] of Object.entries(spec.knobs)) {
       for (const [parent, values] of Object.entries(knob.activeWhen ?? {})) {
         const path = ['knobs', name, 'activeWhen', parent];
-        const p = spec.knobs[parent];
+        const p = hasKnob(spec, parent) ? spec.knobs[parent] : undefined;
         if (parent === name)
           ctx.addIssue({ code: 'custom', path, message: 'a knob cannot depend on itself' });
         else if (!p)
@@ -227,7 +227,7 @@ export const modelSpecSchema = z
         path: ['knobs', cycle[0] as string, 'activeWhen'],
         message: `conditions form a cycle: ${cycle.join(' → ')}`,
       });
-    if (spec.fidelity.knob in spec.knobs) {
+    if (hasKnob(spec, spec.fidelity.knob)) {
       ctx.addIssue({
         code: 'custom',
         path: ['fidelity', 'knob'],
@@ -246,7 +246,7 @@ function activeWhenCycle(knobs: Record<string, Knob>): string[] | undefined {
     if (state.get(name) === 'visiting') return [...path.slice(path.indexOf(name)), name];
     state.set(name, 'visiting');
     for (const parent of Object.keys(knobs[name]?.activeWhen ?? {})) {
-      if (!(parent in knobs) || parent === name) continue;
+      if (!Object.hasOwn(knobs, parent) || parent === name) continue;
       const found = visit(parent, [...path, name]);
       if (found) return found;
     }
@@ -268,7 +268,7 @@ export function knobOrder(spec: ModelSpec): string[] {
     if (seen.has(name)) return;
     seen.add(name);
     for (const parent of Object.keys(spec.knobs[name]?.activeWhen ?? {}))
-      if (parent in spec.knobs) visit(parent);
+      if (hasKnob(spec, parent)) visit(parent);
     order.push(name);
   };
   for (const name of Object.keys(spec.knobs).sort()) visit(name);
@@ -302,6 +302,14 @@ export function knobsWithRole(spec: ModelSpec, role: KnobRole): string[] {
   return Object.keys(spec.knobs)
     .filter((k) => spec.knobs[k]?.role === role)
     .sort();
+}
+
+/**
+ * Whether `name` is one of the spec's knobs. Not `name in spec.knobs`: that is true for
+ * "constructor", "toString" and every other name that Object.prototype carries.
+ */
+export function hasKnob(spec: Pick<ModelSpec, 'knobs'>, name: string): boolean {
+  return Object.hasOwn(spec.knobs, name);
 }
 
 export function parseModelSpec(value: unknown): ModelSpec {
@@ -348,7 +356,7 @@ export function jobCost(spec: ModelSpec, fidelity: number): number {
 export function configProblems(spec: ModelSpec, delta: Record<string, unknown>): string[] {
   const problems: string[] = [];
   for (const [name, value] of Object.entries(delta)) {
-    const knob = spec.knobs[name];
+    const knob = hasKnob(spec, name) ? spec.knobs[name] : undefined;
     if (!knob) {
       problems.push(`${name}: unknown knob (known: ${Object.keys(spec.knobs).join(', ')})`);
       continue;

@@ -9,6 +9,7 @@
 import type { Evidence } from '../core/campaign/state';
 import {
   baselineConfig,
+  hasKnob,
   KNOB_ROLES,
   knobProblem,
   knobsWithRole,
@@ -65,7 +66,7 @@ export function applySuggestion(
       ? KNOB_ROLES.includes(key.slice(5) as KnobRole)
         ? knobsWithRole(spec, key.slice(5) as KnobRole)
         : []
-      : key in spec.knobs
+      : hasKnob(spec, key)
         ? [key]
         : [];
     if (!targets.length) return undefined;

@@ -9,7 +9,7 @@
  */
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { baselineConfig, type Config, type ModelSpec } from '../core/model-spec';
+import { baselineConfig, hasKnob, type Config, type ModelSpec } from '../core/model-spec';
 import { hypothesisId, withoutBaselineValues } from '../core/planner';
 import type { Hypothesis } from '../core/types';
 import type { Logger } from '../logging';
@@ -222,7 +222,7 @@ export class HypothesisEngine {
         if (!suggestion) continue;
         const changes = Object.entries(suggestion).map(([knob, v]) => ({ knob, value: v }));
         // A suggestion that names a knob this spec lacks is another model's idea: skip it whole.
-        if (changes.some((c) => !(c.knob in spec.knobs) || frozen.includes(c.knob))) continue;
+        if (changes.some((c) => !hasKnob(spec, c.knob) || frozen.includes(c.knob))) continue;
         const { delta, notes } = repairChanges(spec, changes, frozen);
         if (!Object.keys(delta).length || notes.length) continue;
         out.push({

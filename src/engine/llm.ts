@@ -293,7 +293,8 @@ export class LlmClient {
   }
 }
 
-function parseAnswer<T>(
+/** An answer's JSON read with `schema`, or why not: malformed JSON, or the fields at fault (exported for the tests). */
+export function parseAnswer<T>(
   content: string,
   schema: z.ZodType<T>,
   cutAt?: number,

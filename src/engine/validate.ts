@@ -5,7 +5,14 @@
  *
  *   repairChanges(spec, [{ knob: 'LR', value: 5 }]) // → { delta: { lr: 0.3 }, notes: ['lr: 5 clamped to 0.3'] }
  */
-import { configProblems, type Config, type Knob, type KnobValue, type ModelSpec } from '../core/model-spec';
+import {
+  configProblems,
+  hasKnob,
+  type Config,
+  type Knob,
+  type KnobValue,
+  type ModelSpec,
+} from '../core/model-spec';
 import { BASELINE_ID, hypothesisId, withoutBaselineValues } from '../core/planner';
 import type { Hypothesis } from '../core/types';
 
@@ -74,7 +81,7 @@ export function repairChanges(
   const notes: string[] = [];
   for (const change of changes) {
     const name = typeof change.knob === 'string' ? change.knob : '';
-    const knobName = name in spec.knobs ? name : byNormalName.get(normalizeName(name));
+    const knobName = hasKnob(spec, name) ? name : byNormalName.get(normalizeName(name));
     if (!knobName) {
       notes.push(`${name.slice(0, 64) || '(no name)'}: dropped (not a knob of ${spec.name})`);
       continue;

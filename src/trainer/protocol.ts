@@ -7,6 +7,7 @@
  *   // → { kind: 'progress', progress: { step: 30, steps: 300, loss: 0.41, examplesPerSec: 50000 } }
  */
 import { z } from 'zod';
+import { formatIssues } from '../core/errors';
 import type { FailureClass, Metrics } from '../core/types';
 import type { MemorySeen } from './memory-watch';
 
@@ -45,31 +46,51 @@ export type ParsedLine =
   | { kind: 'progress'; progress: Progress }
   | { kind: 'metrics'; metrics: Metrics }
   | { kind: 'error'; failureClass: FailureClass; message: string }
-  | { kind: 'log'; text: string };
+  /** Any other line; `refused` says why a line with a protocol prefix was not taken, naming the field. */
+  | { kind: 'log'; text: string; refused?: string };
+
+const NOT_JSON = Symbol('not JSON');
 
 function parseJsonAfter(prefix: string, line: string): unknown {
   try {
     return JSON.parse(line.slice(prefix.length));
   } catch {
-    return undefined;
+    return NOT_JSON;
   }
 }
 
+/** Reads the JSON after `prefix` with `schema`, or says why not: malformed JSON, or the fields at fault. */
+function protocolJson<T>(
+  prefix: string,
+  line: string,
+  schema: z.ZodType<T>,
+): { ok: true; data: T } | { ok: false; refused: string } {
+  const what = prefix.trim();
+  const json = parseJsonAfter(prefix, line);
+  if (json === NOT_JSON) return { ok: false, refused: `${what} is invalid: (root): not valid JSON` };
+  const r = schema.safeParse(json);
+  return r.success ? { ok: true, data: r.data } : { ok: false, refused: formatIssues(what, r.error.issues) };
+}
+
 export function parseLine(line: string): ParsedLine {
+  let refused: string | undefined;
   if (line.startsWith('rea:progress ')) {
-    const p = progressSchema.safeParse(parseJsonAfter('rea:progress ', line));
-    if (p.success) {
+    const p = protocolJson('rea:progress ', line, progressSchema);
+    if (p.ok) {
       const { step, steps, loss, examples_per_s } = p.data;
       return { kind: 'progress', progress: { step, steps, loss, examplesPerSec: examples_per_s } };
     }
+    refused = p.refused;
   } else if (line.startsWith('rea:metrics ')) {
-    const m = metricsSchema.safeParse(parseJsonAfter('rea:metrics ', line));
-    if (m.success) return { kind: 'metrics', metrics: m.data };
+    const m = protocolJson('rea:metrics ', line, metricsSchema);
+    if (m.ok) return { kind: 'metrics', metrics: m.data };
+    refused = m.refused;
   } else if (line.startsWith('rea:error ')) {
-    const e = errorSchema.safeParse(parseJsonAfter('rea:error ', line));
-    if (e.success) return { kind: 'error', failureClass: e.data.class, message: e.data.message };
+    const e = protocolJson('rea:error ', line, errorSchema);
+    if (e.ok) return { kind: 'error', failureClass: e.data.class, message: e.data.message };
+    refused = e.refused;
   }
-  return { kind: 'log', text: line };
+  return refused === undefined ? { kind: 'log', text: line } : { kind: 'log', text: line, refused };
 }
 
 /** Exit codes of the protocol. */

@@ -24,6 +24,16 @@ const FINDINGS = [
   '  the field (`src/core/campaign-input.ts`).',
   '- The size limit counted characters in the workflow and bytes in the CLI; both count UTF-8 bytes now, and',
   '  `rea campaign start` refuses a file over 64 KiB before parsing it.',
+  '- Found by the fast-check generators: `name in spec.knobs` is true for `constructor`, `toString` and every',
+  '  other name on Object.prototype. `addHypothesis {"delta": {"constructor": 1}}` passed the update validator,',
+  '  `rejectPlan` took `excludeKnobs: ["constructor"]` for a known knob, a model spec with',
+  '  `activeWhen: {"constructor": [1]}` was accepted, and an LLM answer naming such a knob made the gate throw a',
+  '  TypeError instead of dropping the change. Knob look-ups now use `hasKnob` (`Object.hasOwn`).',
+  "- Found by the fast-check generators: a `__proto__` key (JSON.parse makes it an own key) in a model spec's",
+  '  `knobs` or `trainer.env`, or in `addHypothesis.delta`, was dropped by the schema and the input accepted;',
+  '  and a model spec nested 20,000 levels deep under `fixed` overflowed the stack (a RangeError, not a',
+  '  refusal). Every schema parse (`parseOrThrow`) now refuses `__proto__` keys and input nested more than 64',
+  '  levels, naming the field (`src/core/errors.ts`).',
   '',
   '## Known limits',
   '',
@@ -34,6 +44,39 @@ const FINDINGS = [
   '  faults are not injected, and the scenario says so under "What happened".',
   '',
 ];
+
+/** How bad input is generated and checked, and the counts by kind (from the scenarios named "bad input ..."). */
+function badInputSection(rows: ScenarioFigures[]): string[] {
+  const bad = rows.filter((r) => r.scenario.startsWith('bad input'));
+  if (!bad.length) return [];
+  return [
+    '## Bad input',
+    '',
+    'fast-check (test/helpers/fuzz.ts) mutates valid examples (examples/campaign.json, every models/*.json,',
+    'valid update payloads, protocol lines and LLM answers) into bad ones: a required field dropped, wrong',
+    'types, out-of-range numbers, NaN and ±Infinity, unknown fields (look-alikes, `constructor`), wrong enum',
+    'values, strings past their limits, `__proto__` keys, nesting thousands of levels deep, input past 64 KiB,',
+    'malformed JSON. Each must be refused with an error that names the mutated field: campaign inputs, model',
+    "specs and update payloads by their validators (updates also by the campaign's state machine, against the",
+    'spec), the abort signal by its parse; a protocol line must not be taken as progress, metrics or an error,',
+    'and an LLM answer must be refused by its schema, or have its bad change dropped or repaired by the gate',
+    'with no config outside the spec getting through. Valid variations within the declared ranges must pass, so',
+    'the properties fail in both directions. Seeds are fixed (`REA_CHAOS_SEED`); a failure prints the shrunk',
+    'counterexample. The in-process run (test/helpers/bad-input.ts) is the bulk; a sample goes end to end',
+    'through `rea campaign start`, `temporal workflow start --type campaign` and the update validators of a real',
+    "campaign waiting for its plan's approval, which must change nothing and start no experiment. `npm test`",
+    'runs 500 of them in-process (test/unit/bad-input.test.ts).',
+    '',
+    `Reproduce: \`${COMMAND}\`, or these rows alone: \`npx tsc -p . && node --test dist/test/chaos/bad-input.test.js\`.`,
+    '',
+    ...bad.flatMap((r) => [
+      `**${r.scenario}** (seed ${r.seed}, ${r.seconds} s): ${r.badInputs} bad inputs.`,
+      '',
+      ...r.notes.map((n) => `- ${n}`),
+      '',
+    ]),
+  ];
+}
 
 function main(): void {
   const file = figuresFile();
@@ -63,7 +106,7 @@ function main(): void {
     '',
     `Reproduce: \`${COMMAND}\` (seed: \`REA_CHAOS_SEED\`, default 2025). The short subset runs in \`npm test\``,
     '(test/integration/chaos.test.ts). How it works: test/helpers/chaos-stack.ts, chaos-checks.ts,',
-    'chaos-scenarios.ts and fuzz.ts.',
+    'chaos-scenarios.ts; bad input: fuzz.ts and bad-input.ts.',
     '',
     `Measured ${new Date().toISOString().slice(0, 10)} on a ${cpus().length}-core ${type()} machine shared with other test runs.`,
     '',
@@ -88,9 +131,16 @@ function main(): void {
         } | ${r.campaigns} | ${r.experiments} | ${r.trainerRuns} | ${r.lost} | ${r.duplicated} | ${r.overruns} | ${r.badInputs} |`,
     ),
     '',
+    ...badInputSection(rows),
     '## What happened',
     '',
-    ...rows.flatMap((r) => [`- **${esc(r.scenario)}**: ${r.notes.map(esc).join('; ') || '—'}`]),
+    ...rows.flatMap((r) => [
+      `- **${esc(r.scenario)}**: ${
+        r.scenario.startsWith('bad input')
+          ? 'counts by kind under "Bad input" above'
+          : r.notes.map(esc).join('; ') || '—'
+      }`,
+    ]),
     '',
     '## Violations',
     '',

@@ -11,8 +11,11 @@
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import * as fc from 'fast-check';
 import type { CampaignInput } from '../../src/core/campaign-input';
+import type { CampaignStatus } from '../../src/core/campaign/machine';
 import { configProblems, parseModelSpec } from '../../src/core/model-spec';
 import { loadConfig } from '../../src/config';
 import type { Behaviour, FakeLlm } from './fake-llm';
@@ -24,7 +27,17 @@ import {
   type ScenarioFigures,
 } from './chaos-checks';
 import { seededRandom, sleep, type ChaosStack, type Fault } from './chaos-stack';
-import { badCampaignInput, badModelSpec } from './fuzz';
+import { names } from './bad-input';
+import {
+  badCampaignInputs,
+  badMessages,
+  badModelSpecs,
+  holdsNaN,
+  jsonText,
+  type Json,
+  type JsonObject,
+} from './fuzz';
+import { waitFor } from './stack';
 
 const ROOT = loadConfig().root;
 
@@ -282,6 +295,8 @@ export interface BadInputScenario {
   reaSpecs: number;
   /** ... and through the Temporal CLI. */
   temporalSpecs: number;
+  /** Bad update payloads (rejectPlan, setBudget, addHypothesis) sent to one campaign waiting for approval. */
+  updates: number;
 }
 
 /**
@@ -291,7 +306,6 @@ export interface BadInputScenario {
  */
 export async function badInputScenario(stack: ChaosStack, s: BadInputScenario): Promise<ScenarioFigures> {
   const started = Date.now();
-  const rng = seededRandom(s.seed);
   const problems: string[] = [];
   const notes: string[] = [];
   const valid = {
@@ -302,28 +316,42 @@ export async function badInputScenario(stack: ChaosStack, s: BadInputScenario): 
     slateSize: 3,
     pollIntervalSec: 2,
   };
-  const validSpec = JSON.parse(readFileSync(path.join(stack.modelsDir, 'fast-ctr.json'), 'utf8')) as Record<
-    string,
-    never
-  >;
+  const validSpec = JSON.parse(
+    readFileSync(path.join(stack.modelsDir, 'fast-ctr.json'), 'utf8'),
+  ) as JsonObject;
   const env = stack.env({ REA_LOG_LEVEL: 'warn' });
   const kinds = new Map<string, number>();
   const count = (k: string) => kinds.set(k, (kinds.get(k) ?? 0) + 1);
 
+  // fast-check's generators (test/helpers/fuzz.ts), sampled with the scenario's seed. No NaN: a
+  // JSON file cannot carry one (the in-process properties try it).
+  const sample = <T extends { value: Json }>(
+    arbs: Record<string, fc.Arbitrary<T>>,
+    n: number,
+    seed: number,
+  ) =>
+    fc.sample(
+      fc.oneof(...Object.values(arbs)).filter((c) => !holdsNaN(c.value)),
+      { seed, numRuns: n },
+    );
   type Case = { id: string; kind: string; text: string; field: string; door: 'rea' | 'temporal' };
   const cases: Case[] = [];
-  for (let i = 0; i < s.reaInputs + s.temporalInputs; i++) {
-    const bad = badCampaignInput(rng, valid);
+  sample(badCampaignInputs(valid), s.reaInputs + s.temporalInputs, s.seed).forEach((bad, i) =>
     cases.push({
       id: `${slug(s.scenario)}-in-${s.seed}-${i}`,
-      ...bad,
+      kind: bad.kind,
+      text: jsonText(bad.value),
+      field: bad.field,
       door: i < s.reaInputs ? 'rea' : 'temporal',
-    });
-  }
-  for (let i = 0; i < s.reaSpecs + s.temporalSpecs; i++) {
+    }),
+  );
+  sample(badModelSpecs(validSpec), s.reaSpecs + s.temporalSpecs, s.seed + 1).forEach((bad, i) => {
     const name = `fuzz-${s.seed}-${i}`;
-    const bad = badModelSpec(rng, validSpec, name);
-    writeFileSync(path.join(stack.modelsDir, `${name}.json`), bad.text);
+    // The file's name is the spec's name, unless the name is what the mutation broke.
+    const spec = bad.value;
+    if (spec !== null && typeof spec === 'object' && !Array.isArray(spec) && !bad.field.startsWith('name'))
+      spec.name = name;
+    writeFileSync(path.join(stack.modelsDir, `${name}.json`), jsonText(spec));
     cases.push({
       id: `${slug(s.scenario)}-spec-${s.seed}-${i}`,
       kind: `spec: ${bad.kind}`,
@@ -331,7 +359,7 @@ export async function badInputScenario(stack: ChaosStack, s: BadInputScenario): 
       field: bad.field,
       door: i < s.reaSpecs ? 'rea' : 'temporal',
     });
-  }
+  });
 
   const temporalCli = loadConfig().REA_TEMPORAL_CLI;
   const tried = async (c: Case): Promise<void> => {
@@ -413,6 +441,55 @@ export async function badInputScenario(stack: ChaosStack, s: BadInputScenario): 
     cases.map((c) => () => tried(c)),
   );
 
+  // Bad updates to one real campaign, waiting for its plan's approval: each refused by the workflow's
+  // update validator naming the field; the budget, the plan and the experiments stay as they were.
+  const updateCases = sample(badMessages(validSpec), s.updates * 2, s.seed + 2)
+    .filter((m) => m.message !== 'abort')
+    .slice(0, s.updates);
+  if (updateCases.length) {
+    const id = `${slug(s.scenario)}-updates-${s.seed}`;
+    const handle = await stack.startCampaign(
+      { ...valid, budget: { experiments: 40 }, approval: { required: true } },
+      id,
+    );
+    const status = () => handle.query<CampaignStatus>('status');
+    const before = await waitFor('a plan waiting for approval', async () => {
+      const st = await status();
+      return st.approval.status === 'waiting' ? st : undefined;
+    });
+    for (const m of updateCases) {
+      count(`temporal update ${m.kind}`);
+      const where = `temporal update ${m.kind} (expecting "${m.field}")`;
+      const err = await handle.executeUpdate(m.message, { args: [m.value] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (!err) problems.push(`${where}: accepted ${jsonText(m.value).slice(0, 200)}`);
+      else if (!(err instanceof WorkflowUpdateFailedError) || !(err.cause instanceof ApplicationFailure))
+        problems.push(
+          `${where}: failed as ${err instanceof Error ? err.message : JSON.stringify(err)}, not as a refused update`,
+        );
+      else if (err.cause.type !== 'InvalidMessage' || !names(err.cause.message, m.field))
+        problems.push(
+          `${where}: refused without naming the field: ${err.cause.type}: ${err.cause.message.slice(0, 300)}`,
+        );
+    }
+    const after = await status();
+    if (JSON.stringify(after.budget.limit) !== JSON.stringify(before.budget.limit))
+      problems.push(`bad updates changed the budget: ${JSON.stringify(after.budget.limit)}`);
+    if (after.approval.status !== 'waiting' || after.plan?.round !== before.plan?.round)
+      problems.push(
+        `bad updates moved the plan: approval ${after.approval.status}, round ${after.plan?.round}`,
+      );
+    if (after.experiments.total !== before.experiments.total || after.running.length)
+      problems.push(
+        `bad updates started work: ${after.experiments.total - before.experiments.total} experiments`,
+      );
+    await handle.signal('abort', { reason: 'bad-input scenario done' });
+    await handle.result().catch(() => undefined);
+    notes.push(`${updateCases.length} bad updates to campaign ${id}, waiting for approval`);
+  }
+
   // Nothing started: no experiment workflow of any refused campaign, and no campaign left running.
   for await (const wf of stack.client.workflow.list({ query: `WorkflowType = 'experiment'` })) {
     if (cases.some((c) => wf.workflowId.startsWith(`${c.id}.`)))
@@ -443,7 +520,7 @@ export async function badInputScenario(stack: ChaosStack, s: BadInputScenario): 
     lost: 0,
     duplicated: 0,
     overruns: 0,
-    badInputs: cases.length,
+    badInputs: cases.length + updateCases.length,
     problems,
     notes,
   };

@@ -98,7 +98,7 @@ describe('chaos (short): rea keeps every result, starts no job twice and keeps t
     );
   });
 
-  it('refuses fuzzed campaign inputs and model specs through rea and the Temporal CLI, naming the field, starting nothing', async () => {
+  it('refuses generated campaign inputs, model specs and updates through rea, the Temporal CLI and the workflow, naming the field, starting nothing', async () => {
     const f = await badInputScenario(stack, {
       scenario: 'short-bad-input',
       seed: 13,
@@ -106,8 +106,9 @@ describe('chaos (short): rea keeps every result, starts no job twice and keeps t
       temporalInputs: 5,
       reaSpecs: 3,
       temporalSpecs: 2,
+      updates: 10,
     });
     assert.deepEqual(f.problems, [], f.notes.join('; '));
-    assert.equal(f.badInputs, 20);
+    assert.equal(f.badInputs, 30);
   });
 });

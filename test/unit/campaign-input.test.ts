@@ -104,4 +104,13 @@ describe('campaign input', () => {
     assert.match(err.message, /budget\.experiments: nested more than 16 levels deep/);
     assert.deepEqual(err.fields, ['budget.experiments']);
   });
+
+  it('refuses a __proto__ key, naming it, and leaves Object.prototype alone', () => {
+    const raw: unknown = JSON.parse(
+      '{"model": "synthetic-ctr", "budget": {"experiments": 3, "__proto__": {"polluted": 1}}}',
+    );
+    const err = refusal(raw);
+    assert.deepEqual(err.fields, ['budget.__proto__']);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
 });

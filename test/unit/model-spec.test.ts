@@ -62,4 +62,33 @@ describe('model spec', () => {
     assert.match(problems.join('\n'), /warp_drive: unknown knob/);
     assert.match(problems.join('\n'), /mlp_depth: expected an integer, got 1\.5/);
   });
+
+  it('refuses a __proto__ key anywhere, naming it (JSON.parse makes it an own key that zod would drop)', () => {
+    const text = JSON.stringify(specJson).replace(
+      '"knobs":{',
+      '"knobs":{"__proto__":{"type":"bool","baseline":true},',
+    );
+    const err = refusalOf(JSON.parse(text));
+    assert.deepEqual(err.fields, ['knobs.__proto__']);
+  });
+
+  it('refuses deeply nested fixed values naming the field, without overflowing the stack', () => {
+    let nested = '1';
+    for (let i = 0; i < 20_000; i++) nested = `[${nested}]`;
+    const raw: unknown = JSON.parse(
+      JSON.stringify(specJson).replace('"fixed":{', `"fixed":{"deep":${nested},`),
+    );
+    const err = refusalOf(raw);
+    assert.deepEqual(err.fields, ['fixed.deep']);
+    assert.match(err.message, /nested more than 64 levels deep/);
+  });
+
+  it('does not take names that Object.prototype carries for knobs', () => {
+    const spec = parseModelSpec(specJson);
+    assert.match(configProblems(spec, { constructor: 1 }).join('\n'), /constructor: unknown knob/);
+    const [name] = Object.keys(spec.knobs);
+    const raw = structuredClone(specJson) as { knobs: Record<string, Record<string, unknown>> };
+    (raw.knobs[name as string] as Record<string, unknown>).activeWhen = { constructor: [1] };
+    assert.deepEqual(refusalOf(raw).fields, [`knobs.${name}.activeWhen.constructor`]);
+  });
 });

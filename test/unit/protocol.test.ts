@@ -37,6 +37,24 @@ describe('trainer protocol lines', () => {
     assert.equal(parseLine('epoch 1 done').kind, 'log');
   });
 
+  it('says why a malformed protocol line was not taken, naming the field', () => {
+    const refused = (line: string) => {
+      const parsed = parseLine(line);
+      return parsed.kind === 'log' ? parsed.refused : undefined;
+    };
+    assert.match(
+      refused('rea:progress {"step": "x", "steps": 3, "loss": 1, "examples_per_s": 1}') ?? '',
+      /step:/,
+    );
+    assert.match(
+      refused('rea:metrics {"ne": 1e999}') ?? '',
+      /rea:metrics is invalid: ne: expected a finite number/,
+    );
+    assert.match(refused('rea:error {"class": "rm -rf", "message": ""}') ?? '', /class:/);
+    assert.match(refused('rea:progress {"step":') ?? '', /not valid JSON/);
+    assert.equal(refused('epoch 1 done'), undefined);
+  });
+
   it('maps exit codes to failure classes', () => {
     assert.equal(failureClassForExit(2), 'bad_config');
     assert.equal(failureClassForExit(3), 'oom');

@@ -67,6 +67,20 @@ describe('repairChanges', () => {
   it('drops values equal to the baseline, so a no-op is not a hypothesis', () => {
     assert.deepEqual(repairChanges(spec, [{ knob: 'optimizer', value: 'adam' }]).delta, {});
   });
+
+  it('drops names that Object.prototype carries (constructor, toString, __proto__) as unknown knobs, without throwing', () => {
+    const names = ['constructor', 'toString', '__proto__', 'hasOwnProperty'];
+    const r = repairChanges(
+      spec,
+      names.map((knob) => ({ knob, value: 1 })),
+    );
+    assert.deepEqual(r.delta, {});
+    assert.deepEqual(
+      r.notes,
+      names.map((n) => `${n}: dropped (not a knob of gate)`),
+    );
+    assert.equal(configProblems(spec, { constructor: 1, toString: 'x' }).length, 2);
+  });
 });
 
 describe('pickDiverse', () => {

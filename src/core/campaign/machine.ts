@@ -20,6 +20,7 @@ import type { Budget, CampaignSettings } from '../campaign-input';
 import {
   baselineConfig,
   configProblems,
+  hasKnob,
   jobCost,
   knobsWithRole,
   type Config,
@@ -1325,7 +1326,7 @@ export class CampaignMachine {
       case 'approve':
         return waiting();
       case 'reject': {
-        const unknown = event.excludeKnobs.filter((k) => !(k in this.spec.knobs));
+        const unknown = event.excludeKnobs.filter((k) => !hasKnob(this.spec, k));
         return (
           waiting() ??
           (unknown.length
