@@ -1,8 +1,9 @@
 /**
  * rea's campaign logic without Temporal or PostgreSQL (`--rea-mode inprocess`): the same state
  * machine the workflow carries out, its runs trained by the spec's own trainer through the trainer
- * protocol, its history kept in memory. For quick iterations on the search engine; the committed
- * results run rea on the real stack.
+ * protocol, its history kept in memory. For quick iterations on the search engine, and for the
+ * committed default tier on 2 cores (the real stack's workers and queue would share those cores with
+ * the trainers); the report says which mode each search ran in.
  */
 import path from 'node:path';
 import { runCampaignInProcess } from '../src/campaign/inprocess';

@@ -192,6 +192,20 @@ export function writeSearchQuality(tier: Tier, raw: SearchRaw, order: Method[]):
       'answer',
     ]),
   ];
+  const reaHow = (r: typeof raw): string => {
+    const rea = r.tasks.flatMap((t) => t.records).filter((x) => x.method === 'rea' || x.method === 'rea-llm');
+    const inproc = rea.filter((x) => x.campaignId?.startsWith('inproc-')).length;
+    const real = 'a real campaign (Temporal, PostgreSQL, BullMQ, a 2-slot gpu-agent)';
+    const mem =
+      "the campaign's own state machine, planner and evidence in one process, its runs trained by the same trainer 2 at a time (`--rea-mode inprocess`: no Temporal, PostgreSQL or queue; the search is the same)";
+    const how =
+      inproc === 0
+        ? real
+        : inproc === rea.length
+          ? mem
+          : `${mem} for ${inproc} of ${rea.length} searches, else ${real}`;
+    return `rea runs ${how}, with its default settings and a GPU-hour budget that buys the same units.`;
+  };
   const md: string[] = [
     '# Search quality: the config each search hands back, on fresh seeds',
     '',
@@ -200,7 +214,7 @@ export function writeSearchQuality(tier: Tier, raw: SearchRaw, order: Method[]):
     ...(raw.complete
       ? []
       : ['**Partial:** the run stopped before every search finished; the tables list those that did.', '']),
-    `Each search gets the same budget — ${tier.budgetRuns} full-fidelity runs' worth of the task's fidelity knob (its \`fidelity.high\` × ${tier.budgetRuns}) — and the spec's search space. What is scored is **what a user gets**: the config the search hands back (rea: its campaign's answer, confirmed or not, as its result names it; a peer: its best trial), re-trained at full fidelity on ${EVAL_SEEDS.length} fresh evaluation seeds (${EVAL_SEEDS.join(', ')}; no search trains with them), scored on the held-out **test** split (\`eval_split: "test"\`), beside the baseline config on the same seeds. The **gain** is the mean over those seeds of the paired (baseline − answer) / baseline, in % (positive is better). The peers run through \`bench/peers.py\`: Optuna 5.0 with ask/tell, 2 trials at a time (as rea runs 2 jobs at a time), the baseline as the first trial, every trial at full fidelity with the study seed as trainer seed (Hyperband prunes at the trainer's progress lines); a trial is charged the units it trained (a failed one its full reservation). rea runs a real campaign (Temporal, PostgreSQL, BullMQ, a 2-slot gpu-agent) with its default settings and a GPU-hour budget that buys the same units. The **oracle** is the best trial of one multivariate-TPE search at ${tier.oracle?.multiple ?? '—'}× the budget, scored the same way.`,
+    `Each search gets the same budget — ${tier.budgetRuns} full-fidelity runs' worth of the task's fidelity knob (its \`fidelity.high\` × ${tier.budgetRuns}) — and the spec's search space. What is scored is **what a user gets**: the config the search hands back (rea: its campaign's answer, confirmed or not, as its result names it; a peer: its best trial), re-trained at full fidelity on ${EVAL_SEEDS.length} fresh evaluation seeds (${EVAL_SEEDS.join(', ')}; no search trains with them), scored on the held-out **test** split (\`eval_split: "test"\`), beside the baseline config on the same seeds. The **gain** is the mean over those seeds of the paired (baseline − answer) / baseline, in % (positive is better). The peers run through \`bench/peers.py\`: Optuna 5.0 with ask/tell, 2 trials at a time (as rea runs 2 jobs at a time), the baseline as the first trial, every trial at full fidelity with the study seed as trainer seed (Hyperband prunes at the trainer's progress lines); a trial is charged the units it trained (a failed one its full reservation). ${reaHow(raw)} The **oracle** is the best trial of one multivariate-TPE search at ${tier.oracle?.multiple ?? '—'}× the budget, scored the same way.`,
     '',
     "**Columns.** _median gain_: over search seeds, with a bootstrap 95 % CI. _oracle share_: median gain / the oracle's gain. _worse than baseline_: answers with a negative test gain. _missed_: searches whose answer gained ≤ 0 while another method on the same task and seed gained ≥ 1 %. _spent_: units used / budget (mean). _gap closed_: share of the baseline's gap to the Bayes-optimal NE closed (synthetic data only). _best during search_: the secondary, old measure — the best validation value any full-fidelity run of the search reached, as a gain over the baseline at that run's seed (it rewards the luckiest draw).",
     '',
