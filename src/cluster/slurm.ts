@@ -379,8 +379,11 @@ export class SlurmAdapter implements ClusterAdapter {
       // name cannot be ours to read, so it is missing either way.
       return { state: 'missing' };
     }
-    const view = readJobFolder(folder);
-    return slurmJobStatus(await this.slurmView(jobId, view.slurmJobId), view);
+    // Slurm first, the folder second: the job writes outcome.json before it ends, so a job Slurm
+    // already calls ended has its outcome in the folder read after. The other order races a job that
+    // ends in between: no outcome yet, then COMPLETED, and a good run read as a crash.
+    const slurm = await this.slurmView(jobId, readSlurmJobId(folder));
+    return slurmJobStatus(slurm, readJobFolder(folder));
   }
 
   async cancel(jobId: string): Promise<void> {
