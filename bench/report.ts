@@ -451,7 +451,7 @@ export function writeTransfer(raw: TransferRaw | undefined): string[] {
   md.push(
     raw.header,
     '',
-    `Each pair: a first rea campaign on the task, then the same model on drifted data (a new \`data_seed\`: a new world and rows for the synthetic generator, a new split for real data). The **warm** campaign runs with the first campaign's history in PostgreSQL; the **cold** one with an empty history; same campaign seed and budget. Every answer along each campaign's trail is scored on the drifted task's test split (${EVAL_SEEDS.length} evaluation seeds, paired with the baseline). _Units to the cold gain_: what the warm campaign had spent when its answer first reached the cold campaign's final test gain (0 when the cold campaign found nothing).`,
+    `Each pair: a first rea campaign on the task, then the same model on drifted data (a new \`data_seed\`: a new world and rows for the synthetic generator, a new split for real data). The **warm** campaign runs with the first campaign's history (in PostgreSQL; in memory with \`--rea-mode inprocess\`, through the same history interface); the **cold** one with an empty history; same campaign seed and budget. Every answer along each campaign's trail is scored on the drifted task's test split (${EVAL_SEEDS.length} evaluation seeds, paired with the baseline). _Units to the cold gain_: what the warm campaign had spent when its answer first reached the cold campaign's final test gain (0 when the cold campaign found nothing).`,
     '',
     '| task | drift | cold final gain | warm gain at the cold spend | warm units to the cold gain | ratio to the cold spend | warm answer | cold answer |',
     '|---|---|---|---|---|---|---|---|',
