@@ -76,8 +76,14 @@ function units(
 }
 
 function summarize(t: TaskRaw, m: Method, all: Method[]): MethodSummary | undefined {
+  // rea's extra seeds (run beside the "rea + LLM" row) count only where a peer ran the same seed,
+  // so that every row of the tables is over the same searches.
+  const peerSeeds = new Set(
+    t.records.filter((r) => r.method !== 'rea' && r.method !== 'rea-llm').map((r) => r.seed),
+  );
   const records = t.records
     .filter((r) => r.method === m && t.scores[answerKey(r.answer)])
+    .filter((r) => m !== 'rea' || peerSeeds.size === 0 || peerSeeds.has(r.seed))
     .sort((a, b) => a.seed - b.seed)
     .map((r) => scored(t, r));
   if (!records.length) return undefined;
