@@ -640,6 +640,8 @@ export class ChaosStack {
       case 'postgres-cut':
       case 'redis-cut': {
         const proxy = this.proxy(fault);
+        // A cut with nothing open hits nothing: wait (briefly) for a connection to cut.
+        for (const until = Date.now() + 5000; proxy.open === 0 && Date.now() < until; ) await sleep(50);
         what = `${fault} ${proxy.cut()} connections`;
         break;
       }
