@@ -76,10 +76,10 @@ describe('chaos: connection, disk and memory faults', () => {
     const f = await diskFullScenario(stack, {
       scenario: 'full disk under the run folder',
       seed: SEED + 9,
-      campaigns: 2,
-      input: fastCampaign({ budget: { experiments: 20 } }),
+      campaigns: 1,
+      input: fastCampaign({ budget: { experiments: 40 } }),
       faults: ['disk-full', 'disk-full', 'disk-full', 'disk-full', 'disk-full'],
-      pauseMs: [1000, 3000],
+      pauseMs: [2000, 5000],
     });
     assertClean(f);
   });
