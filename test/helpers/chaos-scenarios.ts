@@ -576,7 +576,9 @@ export async function oomScenario(stack: ChaosStack, s: FaultScenario): Promise<
   figures.notes.push(
     `kernel OOM kills: ${kills} of ${figures.faults['trainer-oom'] ?? 0} trainers put in a ${OOM_LIMIT_MB} MB cgroup; ` +
       `classed oom with evidence: ${evidenced.length}` +
-      (evidenced[0] ? `, e.g. ${evidenced[0].id}: "${evidenced[0].error ?? ''}" → ${evidenced[0].runbook_action ?? ''}` : ''),
+      (evidenced[0]
+        ? `, e.g. ${evidenced[0].id}: "${evidenced[0].error ?? ''}" → ${evidenced[0].runbook_action ?? ''}`
+        : ''),
   );
   recordFigures(figures);
   return figures;
@@ -592,7 +594,8 @@ export async function diskFullScenario(stack: ChaosStack, s: FaultScenario): Pro
   const rows = await failedRuns(stack, s);
   const hit = rows.filter((r) => /ENOSPC|no space left on device/i.test(r.error ?? ''));
   for (const r of hit)
-    if (!r.failure_class) figures.problems.push(`${r.id}: met the full disk, but has no class: ${r.error ?? ''}`);
+    if (!r.failure_class)
+      figures.problems.push(`${r.id}: met the full disk, but has no class: ${r.error ?? ''}`);
   const classes = new Map<string, number>();
   for (const r of hit) {
     const k = `${r.failure_class ?? '?'} → ${r.runbook_action?.split(':')[0] ?? 'none'}`;

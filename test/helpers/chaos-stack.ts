@@ -437,9 +437,7 @@ export class ChaosStack {
     readonly proxies?: { pg: TcpProxy; redis: TcpProxy },
   ) {
     this.vars = {
-      REA_DATABASE_URL: proxies
-        ? `postgres://postgres@127.0.0.1:${proxies.pg.port}/rea`
-        : pg.url('rea'),
+      REA_DATABASE_URL: proxies ? `postgres://postgres@127.0.0.1:${proxies.pg.port}/rea` : pg.url('rea'),
       REA_REDIS_URL: proxies ? `redis://127.0.0.1:${proxies.redis.port}` : redis.url,
       REA_TEMPORAL_ADDRESS: temporal.address,
       REA_TASK_QUEUE: 'rea-chaos',
@@ -641,7 +639,7 @@ export class ChaosStack {
       case 'redis-cut': {
         const proxy = this.proxy(fault);
         // A cut with nothing open hits nothing: wait (briefly) for a connection to cut.
-        for (const until = Date.now() + 5000; proxy.open === 0 && Date.now() < until; ) await sleep(50);
+        for (const until = Date.now() + 5000; proxy.open === 0 && Date.now() < until;) await sleep(50);
         what = `${fault} ${proxy.cut()} connections`;
         break;
       }
@@ -757,7 +755,10 @@ export class ChaosStack {
     let kills = 0;
     for (const cgroup of this.oomCgroups) {
       const text = readFileSync(
-        path.join(cgroup, existsSync(path.join(cgroup, 'memory.events')) ? 'memory.events' : 'memory.oom_control'),
+        path.join(
+          cgroup,
+          existsSync(path.join(cgroup, 'memory.events')) ? 'memory.events' : 'memory.oom_control',
+        ),
         'utf8',
       );
       kills += Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
