@@ -89,7 +89,7 @@ describe('chaos: connection, disk and memory faults', () => {
       scenario: 'trainers OOM-killed (memory cgroup)',
       seed: SEED + 10,
       campaigns: 2,
-      input: fastCampaign({ budget: { experiments: 24 } }),
+      input: fastCampaign({ budget: { experiments: 30 } }),
       faults: Array.from({ length: 8 }, (): Fault => 'trainer-oom'),
       pauseMs: [500, 2000],
     });

@@ -652,21 +652,26 @@ export class ChaosStack {
       case 'disk-full': {
         // Only while every live trainer is a candidate's: a baseline that meets the full disk is
         // retried at once and fails again while the disk stays full (see docs/reliability.md).
-        await waitFor(
+        const onlyCandidates = await waitFor(
           'only candidates training',
           async () => {
             const live = [...this.trainers().values()];
             for (const id of live) if (!(await canHitTrainer(id))) return undefined;
             return live.length ? true : undefined;
           },
-          60_000,
-        );
+          30_000,
+        ).catch(() => false);
+        if (!onlyCandidates) return 'disk-full missed: no time when only candidates trained, within 30 s';
         what = `disk-full ${await this.fillRunsDisk(1000 + rng() * 2000)}`;
         break;
       }
-      case 'trainer-oom':
-        what = `trainer-oom ${await this.oomKillTrainer(rng, canHitTrainer)}`;
+      case 'trainer-oom': {
+        const hit = await this.oomKillTrainer(rng, canHitTrainer);
+        // The campaigns may end while we wait for a trainer to start: then nothing was injected.
+        if (!hit) return 'trainer-oom missed: no candidate trainer started within 30 s';
+        what = `trainer-oom ${hit}`;
         break;
+      }
     }
     this.faults[fault] = (this.faults[fault] ?? 0) + 1;
     return what;
@@ -716,15 +721,15 @@ export class ChaosStack {
   private async oomKillTrainer(
     rng: () => number,
     canHitTrainer: (experimentId: string) => Promise<boolean>,
-  ): Promise<string> {
+  ): Promise<string | undefined> {
     if (!this.opts.allocKbPerBatch) throw new Error('trainer-oom: the fast trainer allocates nothing');
     const own = ownMemoryCgroup();
     if (typeof own === 'string') throw new Error(`trainer-oom: ${own}`);
     // The trainer allocates after `fastSeconds`: hit only runs younger than half of that.
     const youngMs = ((this.opts.fastSeconds ?? 0.5) * 1000) / 2;
     let pick: readonly [number, string] | undefined;
-    for (const deadline = Date.now() + 60_000; !pick; await sleep(20)) {
-      if (Date.now() > deadline) throw new Error('trainer-oom: no trainer started within 60 s');
+    for (const deadline = Date.now() + 30_000; !pick; await sleep(20)) {
+      if (Date.now() > deadline) return undefined;
       const young = [];
       for (const [pid, experimentId] of this.trainers()) {
         const born = statSync(path.join(this.chaosDir, 'pids', String(pid)), {
