@@ -89,8 +89,8 @@ describe('chaos: connection, disk and memory faults', () => {
       scenario: 'trainers OOM-killed (memory cgroup)',
       seed: SEED + 10,
       campaigns: 2,
-      input: fastCampaign({ budget: { experiments: 30 } }),
-      faults: Array.from({ length: 8 }, (): Fault => 'trainer-oom'),
+      input: fastCampaign({ budget: { experiments: 36 } }),
+      faults: Array.from({ length: 10 }, (): Fault => 'trainer-oom'),
       pauseMs: [500, 2000],
     });
     assertClean(f);

@@ -567,6 +567,10 @@ export async function oomScenario(stack: ChaosStack, s: FaultScenario): Promise<
         `${r.id}: OOM-killed, but the runbook did not halve batch_size: ${r.runbook_action ?? 'no action'}`,
       );
   }
+  // The faults are the kills the kernel made; a trainer moved but not killed (its batch fitted) is noted.
+  const moved = figures.faults['trainer-oom'] ?? 0;
+  if (kills) figures.faults['trainer-oom'] = kills;
+  else delete figures.faults['trainer-oom'];
   const foreign = rows.filter((r) => /a signal rea did not send/.test(r.error ?? ''));
   if (evidenced.length !== kills)
     figures.problems.push(
@@ -574,7 +578,7 @@ export async function oomScenario(stack: ChaosStack, s: FaultScenario): Promise<
         (foreign.length ? ` (${foreign.length} classed lost: ${foreign.map((r) => r.id).join(', ')})` : ''),
     );
   figures.notes.push(
-    `kernel OOM kills: ${kills} of ${figures.faults['trainer-oom'] ?? 0} trainers put in a ${OOM_LIMIT_MB} MB cgroup; ` +
+    `kernel OOM kills: ${kills} of ${moved} trainers put in a ${OOM_LIMIT_MB} MB cgroup; ` +
       `classed oom with evidence: ${evidenced.length}` +
       (evidenced[0]
         ? `, e.g. ${evidenced[0].id}: "${evidenced[0].error ?? ''}" → ${evidenced[0].runbook_action ?? ''}`

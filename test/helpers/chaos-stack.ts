@@ -340,7 +340,7 @@ export interface ChaosStackOptions {
 }
 
 /** The memory limit of the cgroup a `trainer-oom` fault puts a trainer in: below what it is about to allocate. */
-export const OOM_LIMIT_MB = 4;
+export const OOM_LIMIT_MB = 2;
 
 /**
  * The memory cgroup this process lives in, as a folder we can make children in (cgroup v2: the
@@ -715,7 +715,7 @@ export class ChaosStack {
 
   /**
    * Moves a candidate's trainer that has just started (so that it has yet to allocate its batch:
-   * allocKbPerBatch) into a memory cgroup of its own limited to OOM_LIMIT_MB (4 MB). The kernel's OOM killer
+   * allocKbPerBatch) into a memory cgroup of its own limited to OOM_LIMIT_MB (2 MB). The kernel's OOM killer
    * kills it when it allocates; rea must class that `oom` from the cgroup's evidence.
    */
   private async oomKillTrainer(
