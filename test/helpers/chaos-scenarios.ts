@@ -551,7 +551,8 @@ async function failedRuns(stack: ChaosStack, s: FaultScenario): Promise<FailedRo
  * Trainers OOM-killed by the kernel (`trainer-oom`: a candidate's trainer moved into a memory
  * cgroup smaller than the batch it is about to allocate). Beyond the invariants: every kill the
  * kernel counted is an experiment classed `oom` whose message states the cgroup's evidence, and the
- * runbook answered each by halving the knob whose role is batch_size (or said why it could not).
+ * runbook answered each by halving the knob whose role is batch_size (a capacity knob once the batch
+ * is at its minimum), or said why it could not.
  */
 export async function oomScenario(stack: ChaosStack, s: FaultScenario): Promise<ScenarioFigures> {
   const killsBefore = stack.oomKills();
@@ -562,9 +563,14 @@ export async function oomScenario(stack: ChaosStack, s: FaultScenario): Promise<
   for (const r of evidenced) {
     if (r.failure_class !== 'oom')
       figures.problems.push(`${r.id}: OOM-killed, classed ${r.failure_class ?? 'nothing'}: ${r.error ?? ''}`);
-    if (!/^retry: out of memory: batch_size \(role batch_size\) \d+ → \d+|^drop/.test(r.runbook_action ?? ''))
+    // The runbook by role: half the batch_size knob, or a capacity knob once the batch is at its minimum.
+    if (
+      !/^retry: out of memory: \w+ \(role (batch_size|capacity)\) [\d.]+ → [\d.]+|^drop/.test(
+        r.runbook_action ?? '',
+      )
+    )
       figures.problems.push(
-        `${r.id}: OOM-killed, but the runbook did not halve batch_size: ${r.runbook_action ?? 'no action'}`,
+        `${r.id}: OOM-killed, but the runbook did not shrink its batch: ${r.runbook_action ?? 'no action'}`,
       );
   }
   // The faults are the kills the kernel made; a trainer moved but not killed (its batch fitted) is noted.
