@@ -40,7 +40,7 @@ const FINDINGS = [
   '  campaign\'s 40 experiments, and one that landed on the baselines failed its campaign ("every baseline run',
   '  failed"). The agent now waits for room (pauses of 0.25 s growing to 4 s, up to 30 s) before it fails the',
   '  job with the folder and what to do in the message, and a finished run no longer fails for its log tail',
-  '  (`src/trainer/run.ts`). With the same fills, 10 of 40 experiments failed, each a trainer whose own write',
+  '  (`src/trainer/run.ts`). With the same fills, 10 to 12 of 40 failed (three runs), each a trainer whose own write',
   '  met the full disk.',
   '',
   '## Known limits',
@@ -56,7 +56,7 @@ const FINDINGS = [
   "  `memory.max`) and needs root; the kernel's OOM killer does the rest. The stand-in trainer",
   '  (test/chaos/trainers/growing.py) allocates batch_size × 64 KiB near its end, so that the kill comes while',
   '  it runs.',
-  '- Faults land at random moments between 1 and 6 s apart; when the campaigns end first, the remaining planned',
+  '- Faults land at random moments 1 to 6 s apart (0.3 to 5 s in the connection, disk and memory rows); when the campaigns end first, the remaining planned',
   '  faults are not injected, and the scenario says so under "What happened".',
   '',
 ];
