@@ -56,8 +56,9 @@ const FINDINGS = [
   "  `memory.max`) and needs root; the kernel's OOM killer does the rest. The stand-in trainer",
   '  (test/chaos/trainers/growing.py) allocates batch_size × 64 KiB near its end, so that the kill comes while',
   '  it runs.',
-  '- Faults land at random moments 1 to 6 s apart (0.3 to 5 s in the connection, disk and memory rows); when the campaigns end first, the remaining planned',
-  '  faults are not injected, and the scenario says so under "What happened".',
+  '- Faults land at random moments 1 to 6 s apart (0.3 to 5 s in the connection, disk and memory rows); when',
+  '  the campaigns end first, the remaining planned faults are not injected, and the scenario says so under',
+  '  "What happened".',
   '',
 ];
 
