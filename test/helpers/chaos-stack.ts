@@ -22,6 +22,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   statSync,
   unlinkSync,
@@ -774,7 +775,7 @@ export class ChaosStack {
   private removeOomCgroups(): void {
     for (const cgroup of this.oomCgroups.splice(0)) {
       try {
-        rmSync(cgroup, { recursive: false });
+        rmdirSync(cgroup);
       } catch {
         // still holds a process, or gone
       }
