@@ -44,6 +44,8 @@ export interface TrainerRun {
    * memory at the cap is classed `oom`; rea does not enforce the cap itself.
    */
   memoryCapMb?: number;
+  /** How long a full disk may keep the run folder from being written before the job fails. Default 30 s. */
+  diskFullWaitSec?: number;
   onProgress?: (p: Progress) => void;
   onLog?: (line: string) => void;
 }
@@ -57,17 +59,62 @@ const LOG_TAIL_LINES = 50;
 /** The supervisor, compiled next to this file. */
 const SUPERVISOR = path.join(__dirname, 'supervisor.js');
 const DEFAULT_STALE_AFTER_SEC = 30;
+const DEFAULT_DISK_FULL_WAIT_SEC = 30;
 
 export function expandArgv(template: string[], vars: Record<string, string>): string[] {
   return template.map((arg) => (arg in vars ? (vars[arg] as string) : arg));
 }
 
+/** Errors of a full disk (or quota): usually brief, so worth waiting out. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * Makes the run folder and writes the config. A full disk waits for room (pauses of 0.25 s growing
+ * to 4 s, for up to `waitSec`) instead of failing the job at once: the runbook re-runs a failed job
+ * at once, into the same full disk, and a few seconds of full disk burnt half a campaign's budget
+ * (found by the chaos suite's `disk-full` fault).
+ */
+async function prepareRunDir(
+  run: TrainerRun,
+  configPath: string,
+  metricsPath: string,
+  waitSec: number,
+): Promise<void> {
+  const deadline = Date.now() + waitSec * 1000;
+  for (let pause = 250; ; pause = Math.min(pause * 2, 4000)) {
+    try {
+      mkdirSync(run.runDir, { recursive: true });
+      rmSync(metricsPath, { force: true });
+      writeFileSync(configPath, JSON.stringify(run.config, null, 2));
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      const full = DISK_FULL.has(code);
+      if (!full || Date.now() >= deadline || run.signal?.aborted)
+        throw new Error(
+          `cannot write the run folder ${run.runDir}: ${(err as Error).message}` +
+            (full ? ` (still full after ${waitSec}s: free space under REA_WORK_DIR on this host)` : ''),
+        );
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+}
+
 export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
-  mkdirSync(run.runDir, { recursive: true });
   const configPath = path.join(run.runDir, 'config.json');
   const metricsPath = path.join(run.runDir, 'metrics.json');
-  rmSync(metricsPath, { force: true });
-  writeFileSync(configPath, JSON.stringify(run.config, null, 2));
+  try {
+    await prepareRunDir(run, configPath, metricsPath, run.diskFullWaitSec ?? DEFAULT_DISK_FULL_WAIT_SEC);
+  } catch (err) {
+    if (!run.signal?.aborted) throw err;
+    const outcome = {
+      status: 'failed',
+      failureClass: 'cancelled',
+      message: 'trainer cancelled before it started',
+      wallTimeSec: 0,
+    } as const;
+    return { outcome, logTail: [] };
+  }
   const [program, ...args] = expandArgv(run.argv, {
     '{python}': run.python,
     '{config}': configPath,
@@ -144,7 +191,11 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
   child.stdin.destroy();
   run.signal?.removeEventListener('abort', onAbort);
   if (!exit.spawnError) await streams;
-  writeFileSync(path.join(run.runDir, 'log-tail.txt'), tail.join('\n'));
+  try {
+    writeFileSync(path.join(run.runDir, 'log-tail.txt'), tail.join('\n'));
+  } catch {
+    // A full disk must not turn a finished run into a failed job: the tail is in the job's log too.
+  }
   const wallTimeSec = (Date.now() - started) / 1000;
   const failed = (failureClass: FailureClass, message: string): TrainerResult => ({
     outcome: { status: 'failed', failureClass, message, wallTimeSec },

@@ -26,7 +26,7 @@ import {
   type CampaignExpectation,
   type ScenarioFigures,
 } from './chaos-checks';
-import { seededRandom, sleep, type ChaosStack, type Fault } from './chaos-stack';
+import { OOM_LIMIT_MB, seededRandom, sleep, type ChaosStack, type Fault } from './chaos-stack';
 import { names } from './bad-input';
 import {
   badCampaignInputs,
@@ -524,6 +524,98 @@ export async function badInputScenario(stack: ChaosStack, s: BadInputScenario): 
     problems,
     notes,
   };
+  recordFigures(figures);
+  return figures;
+}
+
+interface FailedRow {
+  id: string;
+  role: string;
+  failure_class: string | null;
+  error: string | null;
+  runbook_action: string | null;
+}
+
+/** The failed experiments of a scenario's campaigns. */
+async function failedRuns(stack: ChaosStack, s: FaultScenario): Promise<FailedRow[]> {
+  const ids = Array.from({ length: s.campaigns }, (_, i) => `${slug(s.scenario)}-s${s.seed}-c${i}`);
+  const { rows } = await stack.db.query<FailedRow>(
+    `SELECT id, role, failure_class, error, runbook_action FROM experiments
+     WHERE campaign_id = ANY($1) AND status = 'failed' ORDER BY id`,
+    [ids],
+  );
+  return rows;
+}
+
+/**
+ * Trainers OOM-killed by the kernel (`trainer-oom`: a candidate's trainer moved into a memory
+ * cgroup smaller than the batch it is about to allocate). Beyond the invariants: every kill the
+ * kernel counted is an experiment classed `oom` whose message states the cgroup's evidence, and the
+ * runbook answered each by halving the knob whose role is batch_size (a capacity knob once the batch
+ * is at its minimum), or said why it could not.
+ */
+export async function oomScenario(stack: ChaosStack, s: FaultScenario): Promise<ScenarioFigures> {
+  const killsBefore = stack.oomKills();
+  const figures = await faultScenario(stack, { ...s, record: false });
+  const kills = stack.oomKills() - killsBefore;
+  const rows = await failedRuns(stack, s);
+  const evidenced = rows.filter((r) => /OOM killer: its memory cgroup counted/.test(r.error ?? ''));
+  for (const r of evidenced) {
+    if (r.failure_class !== 'oom')
+      figures.problems.push(`${r.id}: OOM-killed, classed ${r.failure_class ?? 'nothing'}: ${r.error ?? ''}`);
+    // The runbook by role: half the batch_size knob, or a capacity knob once the batch is at its minimum.
+    if (
+      !/^retry: out of memory: \w+ \(role (batch_size|capacity)\) [\d.]+ → [\d.]+|^drop/.test(
+        r.runbook_action ?? '',
+      )
+    )
+      figures.problems.push(
+        `${r.id}: OOM-killed, but the runbook did not shrink its batch: ${r.runbook_action ?? 'no action'}`,
+      );
+  }
+  // The faults are the kills the kernel made; a trainer moved but not killed (its batch fitted) is noted.
+  const moved = figures.faults['trainer-oom'] ?? 0;
+  if (kills) figures.faults['trainer-oom'] = kills;
+  else delete figures.faults['trainer-oom'];
+  const foreign = rows.filter((r) => /a signal rea did not send/.test(r.error ?? ''));
+  if (evidenced.length !== kills)
+    figures.problems.push(
+      `the kernel OOM-killed ${kills} trainers, ${evidenced.length} experiments say so with the cgroup's evidence` +
+        (foreign.length ? ` (${foreign.length} classed lost: ${foreign.map((r) => r.id).join(', ')})` : ''),
+    );
+  figures.notes.push(
+    `kernel OOM kills: ${kills} of ${moved} trainers put in a ${OOM_LIMIT_MB} MB cgroup; ` +
+      `classed oom with evidence: ${evidenced.length}` +
+      (evidenced[0]
+        ? `, e.g. ${evidenced[0].id}: "${evidenced[0].error ?? ''}" → ${evidenced[0].runbook_action ?? ''}`
+        : ''),
+  );
+  recordFigures(figures);
+  return figures;
+}
+
+/**
+ * The run folder's file system filled (`disk-full`) while trainers run. Beyond the invariants:
+ * every experiment that met the full disk failed naming it (ENOSPC, "no space left on device") with
+ * a failure class, and the campaigns went on to completion.
+ */
+export async function diskFullScenario(stack: ChaosStack, s: FaultScenario): Promise<ScenarioFigures> {
+  const figures = await faultScenario(stack, { ...s, record: false });
+  const rows = await failedRuns(stack, s);
+  const hit = rows.filter((r) => /ENOSPC|no space left on device/i.test(r.error ?? ''));
+  for (const r of hit)
+    if (!r.failure_class)
+      figures.problems.push(`${r.id}: met the full disk, but has no class: ${r.error ?? ''}`);
+  const classes = new Map<string, number>();
+  for (const r of hit) {
+    const k = `${r.failure_class ?? '?'} → ${r.runbook_action?.split(':')[0] ?? 'none'}`;
+    classes.set(k, (classes.get(k) ?? 0) + 1);
+  }
+  figures.notes.push(
+    `experiments that met the full disk: ${hit.length}` +
+      (classes.size ? ` (${[...classes].map(([k, n]) => `${n}× ${k}`).join(', ')})` : '') +
+      (hit[0] ? `, e.g. ${hit[0].id}: "${(hit[0].error ?? '').slice(0, 200)}"` : ''),
+  );
   recordFigures(figures);
   return figures;
 }

@@ -22,9 +22,12 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   statSync,
+  unlinkSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
@@ -41,6 +44,7 @@ import { migrate } from '../../src/db/migrate';
 import { ensureDatabase } from '../../src/db/pool';
 import { waitForTemporal } from '../../src/dev/temporal-server';
 import { startCampaign } from '../../src/temporal/client';
+import { TcpProxy } from './chaos-proxy';
 import { FIXTURE_MODELS, waitFor } from './stack';
 
 const run = promisify(execFile);
@@ -300,7 +304,17 @@ export type Fault =
   | 'temporal-restart'
   | 'postgres-restart'
   | 'redis-flushall'
-  | 'redis-restart';
+  | 'redis-restart'
+  /** Every open connection between rea and PostgreSQL reset by the proxy (stack option `proxies`). */
+  | 'postgres-cut'
+  /** PostgreSQL connections refused by the proxy for 1-4 s, open ones reset. */
+  | 'postgres-refuse'
+  | 'redis-cut'
+  | 'redis-refuse'
+  /** The run folder's file system (a tmpfs, stack option `runsDiskMb`) filled for 1-3 s while candidates train. */
+  | 'disk-full'
+  /** A candidate's trainer moved into a memory cgroup too small for it: the kernel OOM-kills it. */
+  | 'trainer-oom';
 
 export interface ChaosStackOptions {
   /** Names the temp folder. */
@@ -315,6 +329,47 @@ export interface ChaosStackOptions {
   injectLogs?: boolean;
   /** Extra environment for the worker (an LLM endpoint, a knowledge folder). */
   workerEnv?: Record<string, string>;
+  /** rea's processes reach PostgreSQL and Redis through TCP proxies that a fault can cut. */
+  proxies?: boolean;
+  /** The run folder (REA_WORK_DIR/runs) on a tmpfs of this size, for the `disk-full` fault. Needs root. */
+  runsDiskMb?: number;
+  /**
+   * The fast trainer allocates (and touches) batch_size × this many KiB as its last step, as a
+   * real trainer's memory follows its batch: what the `trainer-oom` fault's cgroup limit bites on.
+   */
+  allocKbPerBatch?: number;
+}
+
+/** The memory limit of the cgroup a `trainer-oom` fault puts a trainer in: below what it is about to allocate. */
+export const OOM_LIMIT_MB = 2;
+
+/**
+ * The memory cgroup this process lives in, as a folder we can make children in (cgroup v2: the
+ * unified hierarchy; v1: the memory controller's), or why not.
+ */
+export function ownMemoryCgroup(): { dir: string; v2: boolean } | string {
+  let lines: string[];
+  try {
+    lines = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  } catch (err) {
+    return `cannot read /proc/self/cgroup: ${(err as Error).message}`;
+  }
+  for (const line of lines) {
+    const [, controllers, where] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (where === undefined) continue;
+    if (controllers?.split(',').includes('memory')) {
+      const dir = path.join('/sys/fs/cgroup/memory', where);
+      if (existsSync(path.join(dir, 'memory.limit_in_bytes'))) return { dir, v2: false };
+    }
+  }
+  for (const line of lines) {
+    const where = /^0::(.*)$/.exec(line)?.[1];
+    for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']) {
+      const dir = where === undefined ? '' : path.join(root, where);
+      if (dir && existsSync(path.join(dir, 'memory.max'))) return { dir, v2: true };
+    }
+  }
+  return 'no memory cgroup controller is mounted for this process (neither v1 nor v2)';
 }
 
 /** The model specs the suite uses: `fast-ctr` (the fast stand-in trainer) and `tiny-ctr` (the real one). */
@@ -331,10 +386,22 @@ function writeModels(dir: string, opts: ChaosStackOptions): void {
     description:
       'A stand-in trainer that answers in a fraction of a second (test/fixtures/trainers/fast.py).',
     trainer: {
-      argv: ['{python}', 'test/fixtures/trainers/fast.py', '--config', '{config}', '--metrics', '{metrics}'],
+      argv: [
+        '{python}',
+        // The same trainer, its memory growing with its batch (test/chaos/trainers/growing.py).
+        opts.allocKbPerBatch ? 'test/chaos/trainers/growing.py' : 'test/fixtures/trainers/fast.py',
+        '--config',
+        '{config}',
+        '--metrics',
+        '{metrics}',
+      ],
       cwd: '.',
     },
-    fixed: { seconds: opts.fastSeconds ?? 0.5, ...(opts.injectLogs ? { inject_logs: true } : {}) },
+    fixed: {
+      seconds: opts.fastSeconds ?? 0.5,
+      ...(opts.injectLogs ? { inject_logs: true } : {}),
+      ...(opts.allocKbPerBatch ? { alloc_kb_per_batch: opts.allocKbPerBatch } : {}),
+    },
     resources: { gpus: 1, cpus: 1, memoryMb: 256, timeLimitSec: 60 },
   };
   writeFileSync(path.join(dir, 'fast-ctr.json'), JSON.stringify(fast, null, 2));
@@ -357,6 +424,8 @@ export class ChaosStack {
   client!: Client;
   admin!: Redis;
   config!: ReaConfig;
+  /** The memory cgroups `trainer-oom` made, one per trainer it hit. */
+  readonly oomCgroups: string[] = [];
   private readonly vars: Record<string, string>;
 
   private constructor(
@@ -365,10 +434,12 @@ export class ChaosStack {
     readonly redis: PrivateRedis,
     readonly temporal: PrivateTemporal,
     private readonly opts: ChaosStackOptions,
+    /** Between rea's processes and PostgreSQL / Redis, when the stack has them. */
+    readonly proxies?: { pg: TcpProxy; redis: TcpProxy },
   ) {
     this.vars = {
-      REA_DATABASE_URL: pg.url('rea'),
-      REA_REDIS_URL: redis.url,
+      REA_DATABASE_URL: proxies ? `postgres://postgres@127.0.0.1:${proxies.pg.port}/rea` : pg.url('rea'),
+      REA_REDIS_URL: proxies ? `redis://127.0.0.1:${proxies.redis.port}` : redis.url,
       REA_TEMPORAL_ADDRESS: temporal.address,
       REA_TASK_QUEUE: 'rea-chaos',
       REA_QUEUE_PREFIX: 'chaos',
@@ -394,6 +465,10 @@ export class ChaosStack {
   get logsDir(): string {
     return path.join(this.dir, 'logs');
   }
+  /** Where the gpu-agents make each trainer's run folder. */
+  get runsDir(): string {
+    return path.join(this.dir, 'work', 'runs');
+  }
 
   /** The environment of a rea process (worker, agent, CLI) on this stack. */
   env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -403,22 +478,41 @@ export class ChaosStack {
   static async start(opts: ChaosStackOptions): Promise<ChaosStack> {
     const dir = mkdtempSync(path.join(tmpdir(), `rea-chaos-${opts.name}-`));
     chmodSync(dir, 0o755); // the postgres user must reach its cluster inside
-    const ports = await Promise.all(Array.from({ length: 5 }, freePort));
-    const [pgPort, redisPort, tPort, tHttp, tMetrics] = ports as [number, number, number, number, number];
+    const ports = await Promise.all(Array.from({ length: 7 }, freePort));
+    const [pgPort, redisPort, tPort, tHttp, tMetrics, pgProxy, redisProxy] = ports as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const stack = new ChaosStack(
       dir,
       new PrivatePostgres(mkdirp(path.join(dir, 'pg')), pgPort),
       new PrivateRedis(redisPort),
       new PrivateTemporal(mkdirp(path.join(dir, 'temporal')), tPort, tHttp, tMetrics),
       opts,
+      opts.proxies
+        ? {
+            pg: await TcpProxy.start(pgProxy, pgPort),
+            redis: await TcpProxy.start(redisProxy, redisPort),
+          }
+        : undefined,
     );
+    if (opts.runsDiskMb) {
+      mkdirp(stack.runsDir);
+      await run('mount', ['-t', 'tmpfs', '-o', `size=${opts.runsDiskMb}m,mode=0755`, 'tmpfs', stack.runsDir]);
+    }
     mkdirp(stack.logsDir);
     mkdirp(stack.chaosDir);
     writeModels(stack.modelsDir, opts);
     await Promise.all([stack.pg.init(), stack.redis.start(), stack.temporal.start()]);
     stack.config = loadConfig(stack.env());
     await ensureDatabase(stack.config.REA_DATABASE_URL);
-    stack.db = new Pool({ connectionString: stack.config.REA_DATABASE_URL, max: 3 });
+    // The suite's own connection goes around the proxy: its checks are not the ones being cut.
+    stack.db = new Pool({ connectionString: stack.pg.url('rea'), max: 3 });
     // Idle connections die when PostgreSQL restarts; the next query opens a new one.
     stack.db.on('error', () => undefined);
     await migrate(stack.db, path.join(ROOT, 'migrations'));
@@ -542,9 +636,150 @@ export class ChaosStack {
         await this.redis.start();
         break;
       }
+      case 'postgres-cut':
+      case 'redis-cut': {
+        const proxy = this.proxy(fault);
+        // A cut with nothing open hits nothing: wait (briefly) for a connection to cut.
+        for (const until = Date.now() + 5000; proxy.open === 0 && Date.now() < until;) await sleep(50);
+        what = `${fault} ${proxy.cut()} connections`;
+        break;
+      }
+      case 'postgres-refuse':
+      case 'redis-refuse': {
+        const ms = Math.round(1000 + rng() * 3000);
+        what = `${fault} ${ms} ms, ${await this.proxy(fault).refuse(ms)} connections cut`;
+        break;
+      }
+      case 'disk-full': {
+        // Only while every live trainer is a candidate's: a baseline that meets the full disk is
+        // retried at once and fails again while the disk stays full (see docs/reliability.md).
+        const onlyCandidates = await waitFor(
+          'only candidates training',
+          async () => {
+            const live = [...this.trainers().values()];
+            for (const id of live) if (!(await canHitTrainer(id))) return undefined;
+            return live.length ? true : undefined;
+          },
+          30_000,
+        ).catch(() => false);
+        if (!onlyCandidates) return 'disk-full missed: no time when only candidates trained, within 30 s';
+        what = `disk-full ${await this.fillRunsDisk(1000 + rng() * 2000)}`;
+        break;
+      }
+      case 'trainer-oom': {
+        const hit = await this.oomKillTrainer(rng, canHitTrainer);
+        // The campaigns may end while we wait for a trainer to start: then nothing was injected.
+        if (!hit) return 'trainer-oom missed: no candidate trainer started within 30 s';
+        what = `trainer-oom ${hit}`;
+        break;
+      }
     }
     this.faults[fault] = (this.faults[fault] ?? 0) + 1;
     return what;
+  }
+
+  private proxy(fault: Fault): TcpProxy {
+    const proxy = fault.startsWith('postgres') ? this.proxies?.pg : this.proxies?.redis;
+    if (!proxy) throw new Error(`${fault}: this stack has no proxies (ChaosStack.start({ proxies: true }))`);
+    return proxy;
+  }
+
+  /**
+   * Fills the run folder's tmpfs to the last byte, keeps it full for `ms`, and frees it: every
+   * trainer run that writes meanwhile (its config, its metrics, its log) meets ENOSPC.
+   */
+  private async fillRunsDisk(ms: number): Promise<string> {
+    if (!this.opts.runsDiskMb)
+      throw new Error('disk-full: the run folder is not on a tmpfs (ChaosStack.start({ runsDiskMb }))');
+    const filler = path.join(this.runsDir, '.chaos-filler');
+    const fd = openSync(filler, 'w');
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    let bytes = 0;
+    try {
+      for (;;) bytes += writeSync(fd, chunk);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+    }
+    // The last few bytes, so that even a small file cannot be written.
+    for (let size = 4096; size >= 1; size = Math.floor(size / 2)) {
+      try {
+        bytes += writeSync(fd, chunk.subarray(0, size));
+      } catch {
+        // full at this size: try a smaller one
+      }
+    }
+    closeSync(fd);
+    await sleep(ms);
+    unlinkSync(filler);
+    return `${Math.round(bytes / 1024)} KiB for ${Math.round(ms)} ms`;
+  }
+
+  /**
+   * Moves a candidate's trainer that has just started (so that it has yet to allocate its batch:
+   * allocKbPerBatch) into a memory cgroup of its own limited to OOM_LIMIT_MB (2 MB). The kernel's OOM killer
+   * kills it when it allocates; rea must class that `oom` from the cgroup's evidence.
+   */
+  private async oomKillTrainer(
+    rng: () => number,
+    canHitTrainer: (experimentId: string) => Promise<boolean>,
+  ): Promise<string | undefined> {
+    if (!this.opts.allocKbPerBatch) throw new Error('trainer-oom: the fast trainer allocates nothing');
+    const own = ownMemoryCgroup();
+    if (typeof own === 'string') throw new Error(`trainer-oom: ${own}`);
+    // The trainer allocates after `fastSeconds`: hit only runs younger than half of that.
+    const youngMs = ((this.opts.fastSeconds ?? 0.5) * 1000) / 2;
+    let pick: readonly [number, string] | undefined;
+    for (const deadline = Date.now() + 30_000; !pick; await sleep(20)) {
+      if (Date.now() > deadline) return undefined;
+      const young = [];
+      for (const [pid, experimentId] of this.trainers()) {
+        const born = statSync(path.join(this.chaosDir, 'pids', String(pid)), {
+          throwIfNoEntry: false,
+        })?.mtimeMs;
+        if (born !== undefined && Date.now() - born < youngMs && (await canHitTrainer(experimentId)))
+          young.push([pid, experimentId] as const);
+      }
+      pick = young[Math.floor(rng() * young.length)];
+    }
+    const [pid, experimentId] = pick;
+    const cgroup = path.join(own.dir, `rea-chaos-oom-${pid}-${Date.now()}`);
+    mkdirSync(cgroup);
+    this.oomCgroups.push(cgroup);
+    const limit = String(OOM_LIMIT_MB * 1024 * 1024);
+    writeFileSync(path.join(cgroup, own.v2 ? 'memory.max' : 'memory.limit_in_bytes'), limit);
+    if (own.v2) writeFileSync(path.join(cgroup, 'memory.swap.max'), '0');
+    try {
+      writeFileSync(path.join(cgroup, 'cgroup.procs'), String(pid));
+    } catch {
+      // it ended between the pick and the move: a fault that missed, its cgroup counts no kill
+    }
+    return `${experimentId} (pid ${pid}, ${OOM_LIMIT_MB} MB cgroup)`;
+  }
+
+  /** OOM kills the kernel counted in the `trainer-oom` cgroups; removes those that are empty. */
+  oomKills(): number {
+    let kills = 0;
+    for (const cgroup of this.oomCgroups) {
+      const text = readFileSync(
+        path.join(
+          cgroup,
+          existsSync(path.join(cgroup, 'memory.events')) ? 'memory.events' : 'memory.oom_control',
+        ),
+        'utf8',
+      );
+      kills += Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
+    }
+    return kills;
+  }
+
+  private removeOomCgroups(): void {
+    for (const cgroup of this.oomCgroups.splice(0)) {
+      try {
+        rmdirSync(cgroup);
+      } catch {
+        // still holds a process, or gone
+      }
+    }
   }
 
   /** Copies the stack's logs next to a failed test's output, for a post-mortem. */
@@ -561,6 +796,10 @@ export class ChaosStack {
     await this.temporal.kill();
     await this.redis.kill();
     await this.pg.destroy();
+    await this.proxies?.pg.stop();
+    await this.proxies?.redis.stop();
+    this.removeOomCgroups();
+    if (this.opts.runsDiskMb) await run('umount', ['-l', this.runsDir]).catch(() => undefined);
     if (!process.env.REA_CHAOS_KEEP) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,9 +1,10 @@
 /**
  * The chaos suite's short run, part of `npm test`: one campaign through kill -9 of a gpu-agent, a
- * trainer and the worker; a campaign whose LLM misbehaves in every way the fake knows, with injected
- * text in a research card and in the trainer's logs; and a modest fuzz of bad campaign inputs and
- * model specs through `rea campaign start` and the Temporal CLI. Everything runs on a private stack
- * (test/helpers/chaos-stack.ts). The full suite is `npm run test:chaos` (test/chaos/).
+ * trainer and the worker; one whose PostgreSQL connections a TCP proxy cuts and refuses; a campaign
+ * whose LLM misbehaves in every way the fake knows, with injected text in a research card and in the
+ * trainer's logs; and a modest fuzz of bad campaign inputs and model specs through `rea campaign
+ * start` and the Temporal CLI. Everything runs on a private stack (test/helpers/chaos-stack.ts). The
+ * full suite is `npm run test:chaos` (test/chaos/).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -40,6 +41,7 @@ describe('chaos (short): rea keeps every result, starts no job twice and keeps t
       agents: 2,
       slots: 2,
       injectLogs: true,
+      proxies: true,
       workerEnv: {
         REA_LLM_BASE_URL: llm.url,
         REA_LLM_TIMEOUT_SEC: '2',
@@ -71,6 +73,21 @@ describe('chaos (short): rea keeps every result, starts no job twice and keeps t
       Object.values(f.faults).reduce((a, b) => a + b, 0) >= 2,
       `faults injected: ${JSON.stringify(f.faults)}`,
     );
+  });
+
+  it('a campaign survives its PostgreSQL connections cut by a proxy, and refused for seconds', async () => {
+    const f = await faultScenario(stack, {
+      scenario: 'short-postgres-cuts',
+      seed: 14,
+      campaigns: 1,
+      input: fastCampaign({ budget: { experiments: 12 } }),
+      faults: ['postgres-cut', 'postgres-cut', 'postgres-refuse', 'postgres-cut', 'postgres-cut'],
+      pauseMs: [300, 1500],
+      journalMayHaveGaps: true,
+    });
+    assertClean(f);
+    assert.equal(f.completed, 1);
+    assert.ok((f.faults['postgres-cut'] ?? 0) >= 2, `faults injected: ${JSON.stringify(f.faults)}`);
   });
 
   it('a campaign completes through LLM hangs, 429s, 500s, broken and injected JSON, an injected card and injected logs', async () => {
