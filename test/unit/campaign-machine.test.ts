@@ -260,6 +260,11 @@ describe('the campaign state machine, messages', () => {
     );
     const launched = effects.flatMap((e) => (e.type === 'launch' ? [e.launch] : []));
     assert.ok(launched.every((l) => l.config.batch === 128));
+    // A person's hypothesis that moves the excluded knob is refused, naming it, not silently dropped.
+    assert.match(
+      m.refusal({ type: 'addHypothesis', delta: { batch: 256 }, rationale: 'bigger batches' }) ?? '',
+      /delta\.batch: a rejected plan excluded this knob/,
+    );
   });
 
   it("pauses, resumes, adds a person's hypothesis as a race at full fidelity, and aborts with its jobs cancelled", () => {

@@ -1346,6 +1346,12 @@ export class CampaignMachine {
         if (id === BASELINE_ID)
           return 'addHypothesis is invalid: delta: expected at least one knob that differs from the baseline (knobs inactive under the others do not count)';
         if (s.stage === 'finishing' || s.stage === 'done') return 'addHypothesis: the campaign is finishing';
+        // The queue drops a config that moves an excluded knob: say so instead of accepting it.
+        const excluded = Object.keys(this.space.delta(event.delta)).filter((k) =>
+          s.excludedKnobs.includes(k),
+        );
+        if (excluded.length)
+          return `addHypothesis is invalid: ${excluded.map((k) => `delta.${k}`).join(', ')}: a rejected plan excluded this knob (rejectPlan's excludeKnobs)`;
         if (s.configs[id]) return `addHypothesis: "${id}" is already part of this campaign`;
         return undefined;
       }
