@@ -6,6 +6,7 @@
  *   wilcoxonSignedRank([0.3, -0.1, 0.8, 0.5]).p      // two-sided p of "the median difference is 0"
  */
 import { seededRandom } from '../src/core/planner';
+import { normalCdf } from '../src/core/search/inference';
 
 export function mean(values: readonly number[]): number {
   return values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
@@ -166,32 +167,8 @@ export function wilcoxonSignedRank(differences: readonly number[]): WilcoxonResu
   return { n, rPlus, rMinus, statistic, p: Math.min(1, 2 * normalCdf(z)), method: 'normal' };
 }
 
-/**
- * The standard normal CDF, through the complementary error function of Numerical Recipes (erfcc:
- * a Chebyshev fit with relative error below 1.2e-7 everywhere, so tail p-values stay accurate).
- */
-export function normalCdf(z: number): number {
-  const x = Math.abs(z) / Math.SQRT2;
-  const t = 1 / (1 + 0.5 * x);
-  const erfc =
-    t *
-    Math.exp(
-      -x * x -
-        1.26551223 +
-        t *
-          (1.00002368 +
-            t *
-              (0.37409196 +
-                t *
-                  (0.09678418 +
-                    t *
-                      (-0.18628806 +
-                        t *
-                          (0.27886807 +
-                            t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return z >= 0 ? 1 - 0.5 * erfc : 0.5 * erfc;
-}
+/** The standard normal CDF: the engine's own (src/core/search/inference.ts). */
+export { normalCdf };
 
 /** Share of `values` below zero (answers worse than the baseline). */
 export function shareBelowZero(values: readonly number[]): number {
