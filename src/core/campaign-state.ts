@@ -8,6 +8,7 @@
  *   combination:  combine (merges of validated wins at mid, with replicates; synergy recorded)
  *   exploitation: exploit (best at high + baseline) → refine (local steps at high) → confirm (replicates)
  */
+import { attentionFlags, budgetLine, leaderboardTable } from './campaign/details';
 import type { Budget, CampaignSettings } from './campaign-input';
 import { baselineConfig, jobCost, type Config, type ModelSpec } from './model-spec';
 import { BASELINE_ID, hypothesisId, withoutBaselineValues } from './planner';
@@ -658,31 +659,9 @@ export class Campaign {
   markdown(running: number): string {
     const s = this.state;
     const b = s.budget;
-    const budget = [
-      b.experiments !== undefined
-        ? `${s.used.experiments}/${b.experiments} experiments`
-        : `${s.used.experiments} experiments`,
-      b.gpuHours !== undefined
-        ? `${s.used.gpuHours.toFixed(3)}/${b.gpuHours} GPU-h`
-        : `${s.used.gpuHours.toFixed(3)} GPU-h`,
-    ].join(', ');
-    const rows = this.leaderboard(10).map(
-      (r, i) =>
-        `| ${i + 1} | ${r.hypothesisId} | ${r.source} | ${r.fidelity} | ${r.n} | ${r.value.toFixed(5)} | ${r.gainPct.toFixed(2)}% |`,
-    );
-    const table = rows.length
-      ? [
-          `| # | hypothesis | source | fidelity | runs | ${this.spec.metric.primary} | gain |`,
-          '|---|---|---|---|---|---|---|',
-          ...rows,
-        ].join('\n')
-      : '_No results yet._';
-    const flags = [
-      s.paused ? '**PAUSED**' : '',
-      s.approval.status === 'waiting' ? '**waiting for plan approval**' : '',
-    ]
-      .filter(Boolean)
-      .join(' ');
+    const budget = budgetLine(b, s.used);
+    const table = leaderboardTable(this.leaderboard(10), this.spec.metric.primary);
+    const flags = attentionFlags(s.paused, s.approval.status === 'waiting');
     return [
       `**Phase:** ${this.phase} (${s.step}) ${flags}`.trim(),
       `**Budget used:** ${budget} · **running:** ${running} · **wins:** ${s.wins.length} · **failed:** ${s.counts.failed}`,

@@ -16,6 +16,7 @@
  * The answer is the best posterior mean with at least R seeds; a confirmed win needs
  * P(gain > minGainPct) ≥ 0.95 under a skeptical (empirical-Bayes) prior on paired differences.
  */
+import { attentionFlags, budgetLine, leaderboardTable } from './details';
 import type { Budget, CampaignSettings } from '../campaign-input';
 import {
   baselineConfig,
@@ -1482,31 +1483,9 @@ export class CampaignMachine {
     const s = this.state;
     const b = s.budget;
     const a = this.answer();
-    const budget = [
-      b.experiments !== undefined
-        ? `${s.used.experiments}/${b.experiments} experiments`
-        : `${s.used.experiments} experiments`,
-      b.gpuHours !== undefined
-        ? `${s.used.gpuHours.toFixed(3)}/${b.gpuHours} GPU-h`
-        : `${s.used.gpuHours.toFixed(3)} GPU-h`,
-    ].join(', ');
-    const rows = this.leaderboard(10).map(
-      (r, i) =>
-        `| ${i + 1} | ${r.hypothesisId} | ${r.source} | ${r.fidelity} | ${r.n} | ${r.value.toFixed(5)} | ${r.gainPct.toFixed(2)}% |`,
-    );
-    const table = rows.length
-      ? [
-          `| # | hypothesis | source | fidelity | runs | ${this.spec.metric.primary} | gain |`,
-          '|---|---|---|---|---|---|---|',
-          ...rows,
-        ].join('\n')
-      : '_No results yet._';
-    const flags = [
-      s.paused ? '**PAUSED**' : '',
-      s.approval.status === 'waiting' ? '**waiting for plan approval**' : '',
-    ]
-      .filter(Boolean)
-      .join(' ');
+    const budget = budgetLine(b, s.used);
+    const table = leaderboardTable(this.leaderboard(10), this.spec.metric.primary);
+    const flags = attentionFlags(s.paused, s.approval.status === 'waiting');
     const failing = s.activityFailures?.at(-1);
     return [
       `**Phase:** ${s.phase} (${s.stage}) ${flags}`.trim(),
