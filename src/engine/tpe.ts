@@ -9,6 +9,7 @@
  */
 import { baselineConfig, type Config, type Knob, type KnobValue, type ModelSpec } from '../core/model-spec';
 import { seededRandom } from '../core/planner';
+import { dimOf, fromUnit, toUnit, type Dim } from '../core/search/space';
 
 export interface Observation {
   config: Config;
@@ -30,52 +31,6 @@ export interface TpeOptions {
   epsilon?: number;
   /** Knobs to leave at their baseline (an engineer excluded them). */
   frozen?: readonly string[];
-}
-
-/** A knob mapped to [0, 1] (numeric) or to choice indices (categorical). */
-type Dim =
-  | { name: string; kind: 'numeric'; knob: Knob; log: boolean; lo: number; hi: number; int: boolean }
-  | { name: string; kind: 'choice'; knob: Knob; choices: KnobValue[] };
-
-function dimOf(name: string, knob: Knob): Dim {
-  switch (knob.type) {
-    case 'float':
-      return { name, kind: 'numeric', knob, log: false, lo: knob.min, hi: knob.max, int: false };
-    case 'logfloat':
-      return {
-        name,
-        kind: 'numeric',
-        knob,
-        log: true,
-        lo: Math.log(knob.min),
-        hi: Math.log(knob.max),
-        int: false,
-      };
-    case 'int': {
-      // Wide positive integer ranges (batch sizes, bucket counts, widths) are searched in log space.
-      const log = knob.min > 0 && knob.max / knob.min >= 16;
-      return log
-        ? { name, kind: 'numeric', knob, log, lo: Math.log(knob.min), hi: Math.log(knob.max), int: true }
-        : { name, kind: 'numeric', knob, log, lo: knob.min, hi: knob.max, int: true };
-    }
-    case 'categorical':
-      return { name, kind: 'choice', knob, choices: knob.choices };
-    case 'bool':
-      return { name, kind: 'choice', knob, choices: [false, true] };
-  }
-}
-
-function toUnit(d: Extract<Dim, { kind: 'numeric' }>, value: KnobValue): number {
-  const v = d.log ? Math.log(value as number) : (value as number);
-  return d.hi === d.lo ? 0.5 : Math.min(1, Math.max(0, (v - d.lo) / (d.hi - d.lo)));
-}
-
-function fromUnit(d: Extract<Dim, { kind: 'numeric' }>, u: number): number {
-  const raw = d.lo + Math.min(1, Math.max(0, u)) * (d.hi - d.lo);
-  const v = d.log ? Math.exp(raw) : raw;
-  const knob = d.knob as { min: number; max: number };
-  if (d.int) return Math.min(knob.max, Math.max(knob.min, Math.round(v)));
-  return Math.min(knob.max, Math.max(knob.min, Number(v.toPrecision(4))));
 }
 
 const SQRT2 = Math.SQRT2;
