@@ -119,7 +119,10 @@ export function decideByRole(
     case 'nan':
       return shrink(['learning_rate'], 1 / 3, 'loss exploded');
     case 'lost':
-      return { action: 'retry', delta: full, why: 'the job or its node was lost: run it again' };
+      // A kill rea did not send, or a node the cluster lost: once is bad luck, twice is the config.
+      return attempt >= 2
+        ? { action: 'drop', why: `lost ${attempt} times: not retried again` }
+        : { action: 'retry', delta: full, why: 'the job or its node was lost: run it again' };
     case 'timeout':
       return { action: 'drop', why: 'ran past its time limit' };
     case 'bad_config':

@@ -200,6 +200,31 @@ describe('the campaign state machine', () => {
     );
   });
 
+  it('runs a lost job again once, and drops it when it is lost a second time', async () => {
+    // Every run of an FM config with a large rank is killed by something rea did not send.
+    const lostWhen = (c: Config) => c.form === 'fm' && (c.rank as number) >= 24;
+    const losing = (l: Launch): Promise<TrainOutcome> =>
+      lostWhen(l.config)
+        ? Promise.resolve({ failure: { failureClass: 'lost', message: 'killed by SIGKILL' } })
+        : trainer(truth)(l);
+    const { state } = await runCampaignInProcess({ spec, input: baseInput({ seed: 4 }), train: losing });
+    const lost = state.failures.filter((f) => f.failureClass === 'lost');
+    assert.ok(lost.length >= 2, `expected lost runs, got ${JSON.stringify(state.failures.slice(0, 3))}`);
+    const byConfig = new Map<string, string[]>();
+    for (const f of lost) byConfig.set(f.hypothesisId, [...(byConfig.get(f.hypothesisId) ?? []), f.action]);
+    for (const [config, actions] of byConfig) {
+      assert.ok(
+        actions.filter((a) => a.startsWith('retry')).length <=
+          actions.filter((a) => a.startsWith('drop')).length,
+        `${config}: every retry of a lost run is followed by at most one more loss: ${actions.join(' | ')}`,
+      );
+    }
+    assert.ok(
+      lost.some((f) => /lost 2 times: not retried again/.test(f.action)),
+      lost.map((f) => f.action).join(' | '),
+    );
+  });
+
   it('says the space is exhausted when nothing new is left to try', async () => {
     const tiny: ModelSpec = parseModelSpec({
       ...spec,

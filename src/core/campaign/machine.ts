@@ -656,7 +656,7 @@ export class CampaignMachine {
     let action: string;
     if (failureClass === 'cancelled') action = 'none: cancelled';
     else if (item.configId === BASELINE_ID) {
-      if (failureClass === 'lost' && item.attempt < 3) {
+      if (failureClass === 'lost' && item.attempt < 2) {
         action = 'retry: the job or its node was lost: run it again';
         s.counts.retried += 1;
         s.retries.push({ configId: item.configId, rung: item.rung, k: item.k, purpose: item.purpose });
