@@ -16,7 +16,8 @@ import { migrate } from '../src/db/migrate';
 import { createPool, ensureDatabase } from '../src/db/pool';
 import { startCampaign } from '../src/temporal/client';
 import { installTemporalRuntime } from '../src/temporal/runtime';
-import { startWorker, workflowsPath, type RunningWorker } from '../src/temporal/worker';
+import { workflowBundleOptions } from '../src/temporal/bundle';
+import { startWorker, type RunningWorker } from '../src/temporal/worker';
 import type { JobSpan } from './analysis';
 import { log, MODELS, PYTHON, ROOT, WORK } from './common';
 
@@ -63,7 +64,7 @@ export async function startStack(opts: { llmEnv?: Record<string, string> } = {})
   await migrate(pool, path.join(ROOT, 'migrations'));
   const prefix = unique('reabench');
   const base = { REA_TEMPORAL_ADDRESS: env.address, REA_QUEUE_PREFIX: prefix };
-  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: undefined });
+  const bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: undefined });
   const workers: Stack['workers'] = {};
   // The planner-only worker never sees the LLM settings; a second worker gets them when configured.
   const plain = benchConfig({

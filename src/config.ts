@@ -97,6 +97,16 @@ export function configSchema(root: string) {
       .min(0, 'expected 0 (off) or more seconds')
       .max(86400, 'expected at most 86400 seconds (a day)')
       .default(300),
+    /**
+     * Memory, in MB, that `rea worker` may spend on cached workflows (Temporal's sticky cache). It sets
+     * how many stay cached (src/temporal/worker.ts); an evicted workflow costs nothing until its next
+     * event, when Temporal replays its history (a second or less; bench/results/orchestration.md).
+     */
+    REA_WORKFLOW_CACHE_MB: z.coerce
+      .number({ error: 'expected a number of megabytes' })
+      .min(1, 'expected at least 1 MB')
+      .max(1_048_576, 'expected at most 1048576 MB (1 TiB)')
+      .default(200),
     REA_MODELS_DIR: z.string().min(1).default(path.join(root, 'models')),
     REA_PYTHON: z
       .string()

@@ -13,7 +13,7 @@ import { searchAttributes } from '../../src/core/messages';
 import { migrate } from '../../src/db/migrate';
 import { createPool, ensureDatabase } from '../../src/db/pool';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
-import { workflowsPath } from '../../src/temporal/worker';
+import { workflowBundleOptions } from '../../src/temporal/bundle';
 
 export const TEST_DATABASE_URL =
   process.env.REA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/rea_test';
@@ -64,7 +64,7 @@ export async function startTemporal(
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundling takes seconds: do it once per test process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: undefined });
+  bundle ??= bundleWorkflowCode({ ...workflowBundleOptions(), logger: undefined });
   return bundle;
 }
 
