@@ -10,6 +10,7 @@ import { Queue } from 'bullmq';
 import { redisConnection, TRAINING_QUEUE } from '../src/cluster/bullmq-pool';
 import type { TrainingJob } from '../src/cluster/adapter';
 import type { CampaignInput } from '../src/core/campaign-input';
+import type { ReaConfig } from '../src/config';
 import { startCampaign } from '../src/temporal/client';
 import { csvLine, mean, median, percentile, slotGaps, utilization } from './analysis';
 import { inLanes, loadRaw, lockPart, MODELS, RESULTS, ROOT, saveRaw, say, stamp, WORK } from './common';
@@ -19,6 +20,8 @@ export interface OrchestrationTier {
   name: string;
   /** Hibernating campaigns on one worker (memory). */
   hibernating: number;
+  /** Wakes measured after the hibernation part (a job's result → its campaign's next job). */
+  wakes?: number;
   /** Experiments in the stand-in campaign (hand-over, events per run). */
   fastExperiments: number;
 }
@@ -50,6 +53,15 @@ export interface Orchestration {
     rssMb: number;
     rssPeakMb: number;
     startSec: number;
+    /** The worker's workflow cache (maxCachedWorkflows), as it logged it. */
+    cachedWorkflows?: number;
+    /**
+     * Wakes of hibernating campaigns, in seconds: a job's result accepted (the signal that wakes its
+     * experiment) → that campaign's next job in the queue. Measured with a 2-slot agent working
+     * through the oldest campaigns' jobs, which the worker's cache evicted first.
+     */
+    wakes?: number[];
+    wakeError?: string;
   };
   hibernationError?: string;
 }
@@ -137,6 +149,7 @@ async function fastCampaign(stack: Stack, tier: OrchestrationTier, out: Orchestr
 
 /** Starts a separate worker process (no gpu-agent) and 1,000 campaigns whose jobs never run. */
 async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestration): Promise<void> {
+  copyFileSync(path.join(ROOT, 'bench', 'models', 'bench-fast.json'), path.join(MODELS, 'bench-fast.json'));
   const prefix = unique('reabench-hib');
   const taskQueue = unique('bench-hib');
   const env = {
@@ -147,7 +160,8 @@ async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestra
     TEMPORAL_ADDRESS: stack.env.address,
     REA_TASK_QUEUE: taskQueue,
     REA_QUEUE_PREFIX: prefix,
-    REA_LOG_LEVEL: 'warn',
+    // "worker ready" (info) says when it polls and how many workflows it caches.
+    REA_LOG_LEVEL: 'info',
     REA_LLM_BASE_URL: '',
     REA_LLM_API_KEY: '',
   };
@@ -171,17 +185,22 @@ async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestra
   const ids: string[] = [];
   try {
     const pid = child.pid as number;
-    // Ready when it polls: give it time to bundle the workflows and settle.
-    await new Promise((r) => setTimeout(r, 20_000));
-    if (child.exitCode !== null)
-      throw new Error(`the worker exited (${child.exitCode}): ${output.slice(-500)}`);
+    // Ready when it says so (it bundles the workflows first); then let it settle.
+    const readyBy = Date.now() + 5 * 60_000;
+    while (!output.includes('worker ready') && child.exitCode === null && Date.now() < readyBy)
+      await new Promise((r) => setTimeout(r, 500));
+    if (child.exitCode !== null || !output.includes('worker ready'))
+      throw new Error(`the worker did not start (exit ${child.exitCode}): ${output.slice(-500)}`);
+    const cachedWorkflows = cacheSize(output);
+    await new Promise((r) => setTimeout(r, 10_000));
     const idle = rssMb(pid);
     say(
       `orchestration: ${tier.hibernating} campaigns on a worker without an agent (idle RSS ${idle.rss.toFixed(0)} MB)`,
     );
     const started = Date.now();
+    const tag = Date.now().toString(36);
     for (let i = 0; i < tier.hibernating; i++) {
-      const id = `bench-hib-${i}-${Date.now().toString(36)}`;
+      const id = `bench-hib-${tag}-${i}`;
       await startCampaign(
         stack.client,
         config,
@@ -202,6 +221,18 @@ async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestra
     while (Date.now() < deadline) {
       waiting = await queue.getWaitingCount();
       if (waiting >= want) break;
+      // A campaign that ended (a bad spec, a failing activity) will never queue its jobs: say why.
+      const first = await stack.client.workflow.getHandle(ids[0] as string).describe();
+      if (first.status.name !== 'RUNNING')
+        throw new Error(
+          `campaign ${ids[0]} is ${first.status.name}, not hibernating: ${await stack.client.workflow
+            .getHandle(ids[0] as string)
+            .result()
+            .then(
+              () => 'it finished',
+              (err: unknown) => (err as Error).cause?.toString() ?? (err as Error).message,
+            )}`,
+        );
       await new Promise((r) => setTimeout(r, 2000));
     }
     const startSec = (Date.now() - started) / 1000;
@@ -215,10 +246,21 @@ async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestra
       rssMb: now.rss,
       rssPeakMb: now.peak,
       startSec,
+      ...(cachedWorkflows !== undefined ? { cachedWorkflows } : {}),
     };
     say(
       `  ${out.hibernation.waitingJobs} jobs waiting after ${startSec.toFixed(0)} s; RSS ${now.rss.toFixed(0)} MB`,
     );
+    try {
+      out.hibernation.wakes = await wakes(stack, config, queue, `bench-hib-${tag}-`, tier.wakes ?? 100);
+      const w = out.hibernation.wakes;
+      say(
+        `  ${w.length} wakes: p50 ${percentile(w, 50).toFixed(3)} s, p99 ${percentile(w, 99).toFixed(3)} s`,
+      );
+    } catch (err) {
+      out.hibernation.wakeError = (err as Error).message.split('\n')[0];
+      say(`  wakes not measured: ${out.hibernation.wakeError}`);
+    }
   } finally {
     writeFileSync(logFile, output);
     await inLanes(
@@ -237,6 +279,61 @@ async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestra
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
   }
+}
+
+/** The workflow cache size the worker logged at start ("worker ready" carries it). */
+function cacheSize(output: string): number | undefined {
+  const m = /"workflowCache":\s*(\d+)/.exec(output);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Lets a 2-slot agent run the queue's oldest jobs until `count` results were accepted, then pairs
+ * every job a campaign queued afterwards with that campaign's latest accepted result before it.
+ */
+async function wakes(
+  stack: Stack,
+  config: ReaConfig,
+  queue: Queue<TrainingJob>,
+  prefix: string,
+  count: number,
+): Promise<number[]> {
+  const since = new Date();
+  const agent = await startAgent(config, 2);
+  const completions = async () =>
+    (
+      await stack.pool.query<{ experiment_id: string; at: Date }>(
+        `SELECT experiment_id, at FROM job_events WHERE event = 'completed' AND experiment_id LIKE $1 AND at >= $2`,
+        [`${prefix}%`, since],
+      )
+    ).rows;
+  try {
+    const deadline = Date.now() + 10 * 60_000;
+    while ((await completions()).length < count && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 1000));
+  } finally {
+    await agent.close();
+  }
+  // The last wakes submit their jobs after the agent stopped: give them time to land.
+  await new Promise((r) => setTimeout(r, 30_000));
+  const done = await completions();
+  const campaignOf = (experimentId: string) => experimentId.replace(/\.e\d+$/, '');
+  const finishedAt = new Map<string, number[]>();
+  for (const c of done) {
+    const list = finishedAt.get(campaignOf(c.experiment_id)) ?? [];
+    list.push(c.at.getTime());
+    finishedAt.set(campaignOf(c.experiment_id), list);
+  }
+  const jobs = await queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
+  const out: number[] = [];
+  for (const job of jobs) {
+    const times = finishedAt.get(job.data.campaignId);
+    if (!times || job.timestamp < since.getTime()) continue;
+    const before = times.filter((t) => t <= job.timestamp);
+    if (before.length) out.push((job.timestamp - Math.max(...before)) / 1000);
+  }
+  if (!out.length) throw new Error(`no campaign queued a job after ${done.length} results`);
+  return out.sort((a, b) => a - b);
 }
 
 export function writeOrchestration(
@@ -308,9 +405,32 @@ export function writeOrchestration(
       [
         'worker memory per hibernating campaign (MB)',
         per.toFixed(3),
-        '(RSS − idle RSS) / campaigns; the worker caches at most 500 workflows (maxCachedWorkflows), evicted ones cost nothing until they wake',
+        `(RSS − idle RSS) / campaigns (each a campaign and 2 experiment workflows); the worker caches ${h.cachedWorkflows !== undefined ? `at most ${h.cachedWorkflows}` : 'a bounded number of'} workflows (REA_WORKFLOW_CACHE_MB), evicted ones cost nothing until they wake`,
         'hibernating',
       ],
+      ...(h.wakes?.length
+        ? ([
+            [
+              'hibernating campaign wakes: result → next job queued, p50 (s)',
+              percentile(h.wakes, 50).toFixed(3),
+              `${h.wakes.length} wakes of the oldest campaigns (evicted from the cache first) while a 2-slot agent ran their jobs; a job's result accepted (job_events) → the campaign's next job in BullMQ (its timestamp)`,
+              'hibernating',
+            ],
+            [
+              'hibernating campaign wakes: result → next job queued, p99 (s)',
+              percentile(h.wakes, 99).toFixed(3),
+              `same wakes; max ${Math.max(...h.wakes).toFixed(3)} s`,
+              'hibernating',
+            ],
+          ] as [string, string, string, string][])
+        : [
+            [
+              'hibernating campaign wakes: result → next job queued',
+              notMeasured(h.wakeError),
+              '',
+              'hibernating',
+            ] as [string, string, string, string],
+          ]),
       [
         'campaigns per worker',
         `≥ ${h.campaigns} hibernating (measured); ≈ ${Math.floor(1024 / Math.max(per, 1e-3))} per GiB above the idle RSS (derived)`,

@@ -74,6 +74,8 @@ async function main(): Promise<void> {
       report: { type: 'boolean', default: false },
       /** rea as a real campaign on the stack (default), or its state machine in this process (quick). */
       'rea-mode': { type: 'string', default: 'stack' },
+      /** Hibernating campaigns on one worker (default: the tier's). */
+      hibernating: { type: 'string' },
     },
   });
   if (values['rea-mode'] !== 'stack' && values['rea-mode'] !== 'inprocess')
@@ -91,7 +93,15 @@ async function main(): Promise<void> {
     throw new Error(
       `--seeds: expected a comma-separated list of non-negative integers, got "${values.seeds}"`,
     );
-  const tier: Tier = { ...base, tasks, ...(seeds?.length ? { seeds } : {}) };
+  const hibernating = values.hibernating === undefined ? undefined : Number(values.hibernating);
+  if (hibernating !== undefined && !(Number.isInteger(hibernating) && hibernating >= 1))
+    throw new Error(`--hibernating: expected a whole number of campaigns ≥ 1, got "${values.hibernating}"`);
+  const tier: Tier = {
+    ...base,
+    tasks,
+    ...(seeds?.length ? { seeds } : {}),
+    ...(hibernating !== undefined ? { hibernating } : {}),
+  };
   if (values['no-oracle']) delete tier.oracle;
   const wants = (p: Part) =>
     !only || only.includes(p) || ((p === 'fast' || p === 'hibernation') && only.includes('orchestration'));

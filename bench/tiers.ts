@@ -98,6 +98,7 @@ export const DEFAULT_TIER: Tier = {
     [3, 64],
   ],
   hibernating: 1000,
+  wakes: 200,
   fastExperiments: 2000,
   expectedMinutes: 'about 3 hours on 2 cores',
 };
@@ -131,6 +132,7 @@ export const SMOKE_TIER: Tier = {
   llm: { tasks: ['fm-synthetic'], seeds: [0] },
   handover: [[1, 12]],
   hibernating: 20,
+  wakes: 10,
   fastExperiments: 100,
   expectedMinutes: 'under 10 minutes',
 };
