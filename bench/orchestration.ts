@@ -13,7 +13,20 @@ import type { CampaignInput } from '../src/core/campaign-input';
 import type { ReaConfig } from '../src/config';
 import { startCampaign } from '../src/temporal/client';
 import { csvLine, mean, median, percentile, slotGaps, utilization } from './analysis';
-import { inLanes, loadRaw, lockPart, MODELS, RESULTS, ROOT, saveRaw, say, stamp, WORK } from './common';
+import {
+  inLanes,
+  loadRaw,
+  lockPart,
+  MODELS,
+  modelSpec,
+  RESULTS,
+  ROOT,
+  saveRaw,
+  say,
+  stamp,
+  WORK,
+  writeSpec,
+} from './common';
 import { benchConfig, clearHistory, DATABASE_URL, jobTimes, startAgent, unique, type Stack } from './stack';
 
 export interface OrchestrationTier {
@@ -57,8 +70,8 @@ export interface Orchestration {
     cachedWorkflows?: number;
     /**
      * Wakes of hibernating campaigns, in seconds: a job's result accepted (the signal that wakes its
-     * experiment) → that campaign's next job in the queue. Measured with a 2-slot agent working
-     * through the oldest campaigns' jobs, which the worker's cache evicted first.
+     * experiment) → that campaign's next job in the queue. Measured with a 1-slot agent working
+     * through the oldest campaigns' 1-second jobs, which the worker's cache evicted first.
      */
     wakes?: number[];
     wakeError?: string;
@@ -149,7 +162,12 @@ async function fastCampaign(stack: Stack, tier: OrchestrationTier, out: Orchestr
 
 /** Starts a separate worker process (no gpu-agent) and 1,000 campaigns whose jobs never run. */
 async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestration): Promise<void> {
-  copyFileSync(path.join(ROOT, 'bench', 'models', 'bench-fast.json'), path.join(MODELS, 'bench-fast.json'));
+  // The stand-in model with 1-second jobs: when the wakes are measured, one slot then finishes a job
+  // a second, so each wake is timed on its own rather than behind a backlog of others.
+  const spec = modelSpec('bench-fast');
+  spec.name = 'bench-hibernate';
+  spec.fixed = { ...spec.fixed, sleep_sec: 1 };
+  writeSpec(spec);
   const prefix = unique('reabench-hib');
   const taskQueue = unique('bench-hib');
   const env = {
@@ -205,7 +223,7 @@ async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestra
         stack.client,
         config,
         {
-          model: 'bench-fast',
+          model: spec.name,
           budget: { experiments: 10 },
           parallelism: 2,
           replicates: 2,
@@ -288,8 +306,9 @@ function cacheSize(output: string): number | undefined {
 }
 
 /**
- * Lets a 2-slot agent run the queue's oldest jobs until `count` results were accepted, then pairs
- * every job a campaign queued afterwards with that campaign's latest accepted result before it.
+ * Lets a 1-slot agent run the queue's oldest jobs (1 s each) until `count` results were accepted,
+ * then pairs every job a campaign queued afterwards with that campaign's latest accepted result
+ * before it.
  */
 async function wakes(
   stack: Stack,
@@ -299,7 +318,7 @@ async function wakes(
   count: number,
 ): Promise<number[]> {
   const since = new Date();
-  const agent = await startAgent(config, 2);
+  const agent = await startAgent(config, 1);
   const completions = async () =>
     (
       await stack.pool.query<{ experiment_id: string; at: Date }>(
@@ -413,7 +432,7 @@ export function writeOrchestration(
             [
               'hibernating campaign wakes: result → next job queued, p50 (s)',
               percentile(h.wakes, 50).toFixed(3),
-              `${h.wakes.length} wakes of the oldest campaigns (evicted from the cache first) while a 2-slot agent ran their jobs; a job's result accepted (job_events) → the campaign's next job in BullMQ (its timestamp)`,
+              `${h.wakes.length} wakes of the oldest campaigns (evicted from the cache first) while a 1-slot agent ran their 1-second jobs; a job's result accepted (job_events) → the campaign's next job in BullMQ (its timestamp)`,
               'hibernating',
             ],
             [

@@ -98,7 +98,7 @@ export const DEFAULT_TIER: Tier = {
     [3, 64],
   ],
   hibernating: 1000,
-  wakes: 200,
+  wakes: 100,
   fastExperiments: 2000,
   expectedMinutes: 'about 3 hours on 2 cores',
 };
