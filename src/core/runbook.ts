@@ -9,6 +9,8 @@ import { baselineConfig, knobsWithRole, type Config, type Knob, type ModelSpec }
 import type { FailureClass } from './types';
 
 export const MAX_ATTEMPTS = 3;
+/** Runs a `lost` run gets (v2): the first and one more; a second loss drops it. */
+export const LOST_ATTEMPTS = 2;
 
 export type RunbookDecision =
   | { action: 'retry'; delta: Config; why: string }
@@ -120,7 +122,7 @@ export function decideByRole(
       return shrink(['learning_rate'], 1 / 3, 'loss exploded');
     case 'lost':
       // A kill rea did not send, or a node the cluster lost: once is bad luck, twice is the config.
-      return attempt >= 2
+      return attempt >= LOST_ATTEMPTS
         ? { action: 'drop', why: `lost ${attempt} times: not retried again` }
         : { action: 'retry', delta: full, why: 'the job or its node was lost: run it again' };
     case 'timeout':

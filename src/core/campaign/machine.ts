@@ -27,7 +27,7 @@ import {
   type Config,
   type ModelSpec,
 } from '../model-spec';
-import { decideByRole } from '../runbook';
+import { decideByRole, LOST_ATTEMPTS } from '../runbook';
 import {
   mean,
   noiseVariance,
@@ -656,7 +656,7 @@ export class CampaignMachine {
     let action: string;
     if (failureClass === 'cancelled') action = 'none: cancelled';
     else if (item.configId === BASELINE_ID) {
-      if (failureClass === 'lost' && item.attempt < 2) {
+      if (failureClass === 'lost' && item.attempt < LOST_ATTEMPTS) {
         action = 'retry: the job or its node was lost: run it again';
         s.counts.retried += 1;
         s.retries.push({ configId: item.configId, rung: item.rung, k: item.k, purpose: item.purpose });
