@@ -240,17 +240,15 @@ async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestra
       waiting = await queue.getWaitingCount();
       if (waiting >= want) break;
       // A campaign that ended (a bad spec, a failing activity) will never queue its jobs: say why.
-      const first = await stack.client.workflow.getHandle(ids[0] as string).describe();
-      if (first.status.name !== 'RUNNING')
-        throw new Error(
-          `campaign ${ids[0]} is ${first.status.name}, not hibernating: ${await stack.client.workflow
-            .getHandle(ids[0] as string)
-            .result()
-            .then(
-              () => 'it finished',
-              (err: unknown) => (err as Error).cause?.toString() ?? (err as Error).message,
-            )}`,
+      const first = stack.client.workflow.getHandle(ids[0] as string);
+      const { status } = await first.describe();
+      if (status.name !== 'RUNNING') {
+        const why = await first.result().then(
+          () => 'it finished',
+          (err: unknown) => (err as Error).cause?.toString() ?? (err as Error).message,
         );
+        throw new Error(`campaign ${first.workflowId} is ${status.name}, not hibernating: ${why}`);
+      }
       await new Promise((r) => setTimeout(r, 2000));
     }
     const startSec = (Date.now() - started) / 1000;
