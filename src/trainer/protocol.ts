@@ -101,6 +101,33 @@ export function failureClassForExit(code: number | null): FailureClass {
   return code === null ? 'crash' : (EXIT_CODES[code] ?? 'crash');
 }
 
+/** What a trainer prints when a write meets a full disk or quota (errno names and their strerror texts). */
+const DISK_FULL_TEXT = /\b(ENOSPC|EDQUOT)\b|No space left on device|Disk quota exceeded/i;
+
+/**
+ * A trainer that failed because a write met a full disk (or quota): the run itself was fine, so it is
+ * `lost` (the runbook runs it again once) rather than `crash` (which drops the hypothesis). The
+ * evidence is the trainer's own output naming the error; the message quotes it, with the free space
+ * under the run folder now when known. Undefined when the output does not name a full disk.
+ *
+ *   classifyDiskFull(['OSError: [Errno 28] No space left on device'], '/runs/e1', 0)?.failureClass // 'lost'
+ */
+export function classifyDiskFull(
+  tail: readonly string[],
+  runDir: string,
+  freeMb?: number,
+): { failureClass: FailureClass; message: string } | undefined {
+  const line = [...tail].reverse().find((l) => DISK_FULL_TEXT.test(l));
+  if (line === undefined) return undefined;
+  const free = freeMb === undefined ? 'free space unknown' : `${mb(freeMb)} free there now`;
+  return {
+    failureClass: 'lost',
+    message:
+      `trainer met a full disk (or quota) while it wrote: "${line.trim().slice(0, 300)}"; ` +
+      `run folder ${runDir} (${free}): run it again once there is room`,
+  };
+}
+
 /** Peak resident memory at or above this share of the spec's cap counts as "at the cap". */
 export const NEAR_CAP = 0.9;
 

@@ -9,12 +9,13 @@
  *     '--metrics', '{metrics}'], cwd, config, runDir, python, timeLimitSec: 600, primaryMetric: 'ne' });
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExperimentOutcome, FailureClass, Metrics } from '../core/types';
 import { watchMemory, type MemorySeen } from './memory-watch';
 import {
+  classifyDiskFull,
   classifyForeignKill,
   failureClassForExit,
   metricsSchema,
@@ -213,6 +214,10 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
   }
   if (exit.code !== 0) {
     const failureClass = reported?.failureClass ?? failureClassForExit(exit.code);
+    // A trainer whose write met a full disk crashed through no fault of its config: run it again.
+    const disk =
+      failureClass === 'crash' ? classifyDiskFull(tail, run.runDir, freeMb(run.runDir)) : undefined;
+    if (disk) return failed(disk.failureClass, disk.message);
     const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
     return failed(failureClass, `trainer ${how}: ${reported?.message ?? tail.at(-1) ?? 'no output'}`);
   }
@@ -233,6 +238,16 @@ export async function runTrainer(run: TrainerRun): Promise<TrainerResult> {
     return failed('crash', `trainer bug: metrics file lacks the primary metric "${run.primaryMetric}"`);
   }
   return { outcome: { status: 'succeeded', metrics, wallTimeSec }, logTail: tail };
+}
+
+/** Free space (MB) on the file system under `dir`, for messages; undefined when it cannot be read. */
+function freeMb(dir: string): number | undefined {
+  try {
+    const fs = statfsSync(dir);
+    return (fs.bavail * fs.bsize) / 1_048_576;
+  } catch {
+    return undefined;
+  }
 }
 
 function safeJson(text: string): unknown {

@@ -93,6 +93,40 @@ describe('trainer protocol round trip', () => {
   });
 });
 
+describe('a trainer whose write meets a full disk', () => {
+  it('is lost (run again), not crash, and the message quotes the error and the run folder', async () => {
+    const runDir = mkdtempSync(path.join(os.tmpdir(), 'rea-trainer-'));
+    // /dev/full: every write fails with the kernel's real ENOSPC, as on a full disk.
+    const { outcome } = await runTrainer({
+      argv: ['{python}', '-c', "f = open('/dev/full', 'w'); f.write('checkpoint' * 100); f.flush()"],
+      cwd: config.root,
+      config: {},
+      runDir,
+      python: config.REA_PYTHON,
+      timeLimitSec: 60,
+      primaryMetric: 'ne',
+    });
+    assert.equal(outcome.status === 'failed' && outcome.failureClass, 'lost');
+    const message = outcome.status === 'failed' ? outcome.message : '';
+    assert.match(message, /full disk/);
+    assert.match(message, /No space left on device/);
+    assert.ok(message.includes(runDir), message);
+  });
+
+  it('a trainer that crashes for another reason is still crash', async () => {
+    const { outcome } = await runTrainer({
+      argv: ['{python}', '-c', "raise RuntimeError('a bug in the trainer')"],
+      cwd: config.root,
+      config: {},
+      runDir: mkdtempSync(path.join(os.tmpdir(), 'rea-trainer-')),
+      python: config.REA_PYTHON,
+      timeLimitSec: 60,
+      primaryMetric: 'ne',
+    });
+    assert.equal(outcome.status === 'failed' && outcome.failureClass, 'crash');
+  });
+});
+
 describe('trainers killed by a signal rea did not send', () => {
   const hog = ['{python}', 'test/fixtures/trainers/hog.py', '--config', '{config}', '--metrics', '{metrics}'];
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'rea-kills-'));

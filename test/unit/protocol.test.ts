@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyForeignKill, failureClassForExit, parseLine } from '../../src/trainer/protocol';
+import {
+  classifyDiskFull,
+  classifyForeignKill,
+  failureClassForExit,
+  parseLine,
+} from '../../src/trainer/protocol';
 
 describe('trainer protocol lines', () => {
   it('parses progress lines', () => {
@@ -91,5 +96,26 @@ describe('a kill that rea did not send', () => {
     const term = classifyForeignKill('SIGTERM', { peakRssMb: 2000, oomKills: [counted] }, 2048);
     assert.equal(term.failureClass, 'lost');
     assert.match(term.message, /killed by SIGTERM, a signal rea did not send.*run it again/);
+  });
+});
+
+describe('a trainer that met a full disk', () => {
+  it('is lost, quoting the line that names the error, the run folder and the free space', () => {
+    const tail = [
+      'step 10',
+      'Traceback (most recent call last):',
+      'OSError: [Errno 28] No space left on device',
+    ];
+    const c = classifyDiskFull(tail, '/runs/e0001', 0.4);
+    assert.equal(c?.failureClass, 'lost');
+    assert.match(c?.message ?? '', /"OSError: \[Errno 28\] No space left on device"/);
+    assert.match(c?.message ?? '', /\/runs\/e0001 \(0 MB free there now\)/);
+    assert.match(classifyDiskFull(['write failed: EDQUOT'], '/r')?.message ?? '', /free space unknown/);
+    assert.match(classifyDiskFull(['Disk quota exceeded'], '/r')?.message ?? '', /quota/);
+  });
+
+  it('is undefined when the output does not name a full disk', () => {
+    assert.equal(classifyDiskFull(['RuntimeError: a bug', 'NOSPACE here'], '/r'), undefined);
+    assert.equal(classifyDiskFull([], '/r'), undefined);
   });
 });
