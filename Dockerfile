@@ -17,4 +17,7 @@ RUN npx tsc -p . \
 # Not root: the trainers run arbitrary model code. .rea (REA_WORK_DIR) is the one writable folder.
 USER node
 ENV REA_LOG_LEVEL=info
+# Two malloc arenas, not glibc's 8 per core: the Temporal core's threads otherwise leave a worker
+# with 1,000 hibernating campaigns 140 MB larger (bench/results/orchestration.md).
+ENV MALLOC_ARENA_MAX=2
 CMD ["node", "bin/rea", "worker"]

@@ -182,6 +182,8 @@ async function hibernation(stack: Stack, tier: OrchestrationTier, out: Orchestra
     REA_LOG_LEVEL: 'info',
     REA_LLM_BASE_URL: '',
     REA_LLM_API_KEY: '',
+    // As the image (Dockerfile) and `rea dev` run it: two malloc arenas.
+    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
   };
   const logFile = path.join(WORK, 'hibernation-worker.log');
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'worker'], {

@@ -106,7 +106,7 @@ export function configSchema(root: string) {
       .number({ error: 'expected a number of megabytes' })
       .min(1, 'expected at least 1 MB')
       .max(1_048_576, 'expected at most 1048576 MB (1 TiB)')
-      .default(200),
+      .default(150),
     REA_MODELS_DIR: z.string().min(1).default(path.join(root, 'models')),
     REA_PYTHON: z
       .string()

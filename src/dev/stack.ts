@@ -143,8 +143,10 @@ export async function startStack(config: ReaConfig, log: Logger, opts: StackOpti
     children.push({ name, process: child });
   };
   // Only the worker asks the LLM; it reaches the embedded one like any endpoint, by its URL.
-  launch('worker', ['worker'], local ? { ...process.env, ...localLlmEnv(local) } : process.env);
-  launch('gpu-agent', ['gpu-agent', '--slots', String(opts.agentSlots)], process.env);
+  // Two malloc arenas, as the image sets (Dockerfile); a value of the user's own wins.
+  const env = { MALLOC_ARENA_MAX: '2', ...process.env };
+  launch('worker', ['worker'], local ? { ...env, ...localLlmEnv(local) } : env);
+  launch('gpu-agent', ['gpu-agent', '--slots', String(opts.agentSlots)], env);
   const markers: Record<string, string> = {
     temporal: dbFile,
     llm: localModelPath(config.root),

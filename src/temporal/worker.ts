@@ -154,6 +154,8 @@ async function serve(
       database: redactUrl(config.REA_DATABASE_URL),
       redis: redactUrl(config.REA_REDIS_URL),
       workflowCache,
+      // glibc's malloc arenas (docs/operations.md, "Memory"): 2 in the image and under `rea dev`.
+      mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? 'unset (glibc: 8 per core)',
       ...(metrics ? { metrics: metrics.url } : {}),
     },
     'worker ready',

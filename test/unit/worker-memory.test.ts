@@ -10,7 +10,7 @@ import { CACHED_WORKFLOW_MB, workflowCacheSize } from '../../src/temporal/worker
 
 describe('workflow cache', () => {
   it('is sized by REA_WORKFLOW_CACHE_MB', () => {
-    assert.equal(loadConfig({}).REA_WORKFLOW_CACHE_MB, 200);
+    assert.equal(loadConfig({}).REA_WORKFLOW_CACHE_MB, 150);
     assert.equal(loadConfig({ REA_WORKFLOW_CACHE_MB: '512' }).REA_WORKFLOW_CACHE_MB, 512);
     assert.equal(workflowCacheSize(200), Math.floor(200 / CACHED_WORKFLOW_MB));
     assert.equal(workflowCacheSize(2 * CACHED_WORKFLOW_MB), 2);
