@@ -453,7 +453,7 @@ export function writeOrchestration(
       [
         'campaigns per worker',
         `≥ ${h.campaigns} hibernating (measured); ≈ ${Math.floor(1024 / Math.max(per, 1e-3))} per GiB above the idle RSS (derived)`,
-        'hibernating campaigns cost memory only; the derived figure divides 1 GiB by the measured memory per campaign',
+        'hibernating campaigns cost memory only; the derived figure divides 1 GiB by the measured memory per campaign, which counts the bounded workflow cache as if it grew with the campaigns (so it understates the capacity)',
         'hibernating',
       ],
     );

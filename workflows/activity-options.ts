@@ -10,7 +10,9 @@ import {
   ApplicationFailure,
   ChildWorkflowFailure,
   proxyActivities,
+  proxyLocalActivities,
   type ActivityOptions,
+  type LocalActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ActivityFailureNote } from '../src/core/campaign/state';
@@ -139,6 +141,28 @@ export const reaActivities = Object.fromEntries(
     proxies[ACTIVITY_PROFILE[name]][name],
   ]),
 ) as ActivityProxies;
+
+/**
+ * The experiment's hand-over calls (record the run queued, submit its job, record its outcome) as
+ * local activities: the worker runs them inside the workflow task that asks for them, so a job's
+ * finish reaches the next job's submit with three fewer round trips through the server. Same
+ * profiles, same idempotent activities (a workflow task retried after a crash runs them again).
+ */
+const LOCAL_KINDS = ['record', 'cluster'] as const;
+const localProxies = Object.fromEntries(
+  LOCAL_KINDS.map((kind) => {
+    const { startToCloseTimeout, retry } = PROFILES[kind];
+    const options: LocalActivityOptions = { startToCloseTimeout, retry };
+    return [kind, proxyLocalActivities<Activities>(options)];
+  }),
+) as Record<(typeof LOCAL_KINDS)[number], ActivityProxies>;
+
+/** The hand-over's activities run locally, each with its kind's profile. */
+export const reaHandoverActivities = {
+  recordExperimentQueued: localProxies.record.recordExperimentQueued,
+  submitTrainingJob: localProxies.cluster.submitTrainingJob,
+  recordExperimentOutcome: localProxies.record.recordExperimentOutcome,
+};
 
 /** The attempts an activity gets before it fails for good. */
 export function maxAttempts(activity: string): number | undefined {

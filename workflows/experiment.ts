@@ -22,7 +22,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { activityFailureOf, describeFailure, reaActivities } from './activity-options';
+import { activityFailureOf, describeFailure, reaActivities, reaHandoverActivities } from './activity-options';
 import { jobFinishedSignalName, type JobFinished } from '../src/core/messages';
 import type { ModelSpec } from '../src/core/model-spec';
 import type { ExperimentOutcome, ExperimentRequest, ExperimentResult } from '../src/core/types';
@@ -47,6 +47,13 @@ export const experimentStateQuery = defineQuery<{
 const LOST_GRACE_SEC = 600;
 /** Marks histories that wait `resubmitAfterSec` before resubmitting a missing job. */
 const RESUBMIT_AFTER_GRACE = 'resubmit-missing-after-grace';
+
+/**
+ * Marks histories whose hand-over calls (queued, submit, outcome) are local activities: a finished
+ * job's outcome and the next job's submit then cost no activity round trip through the server.
+ * Histories without the marker replay their scheduled activities.
+ */
+const LOCAL_HANDOVER = 'experiment-local-handover';
 
 /** Marks histories whose runs hand the job over to a new run (continue-as-new). */
 const CONTINUE_AS_NEW = 'experiment-continue-as-new';
@@ -100,9 +107,13 @@ export async function experiment({ request, spec, carry }: ExperimentInput): Pro
   let pollFailure: string | undefined;
   setHandler(experimentStateQuery, () => ({ state, outcome, ...(pollFailure ? { pollFailure } : {}) }));
 
-  if (!carry) await recordExperimentQueued(request);
+  // Asked once, before the first command, so that a run keeps one way of calling them.
+  const handover = patched(LOCAL_HANDOVER)
+    ? reaHandoverActivities
+    : { recordExperimentQueued, submitTrainingJob, recordExperimentOutcome };
+  if (!carry) await handover.recordExperimentQueued(request);
   try {
-    if (!carry) await submitTrainingJob({ request, spec });
+    if (!carry) await handover.submitTrainingJob({ request, spec });
     let runningSince = carry?.runningSince;
     let missingSince = carry?.missingSince;
     let polls = 0;
@@ -175,6 +186,6 @@ export async function experiment({ request, spec, carry }: ExperimentInput): Pro
   }
   const finished = outcome as ExperimentOutcome; // the loop above exits only with an outcome
   state = finished.status;
-  await recordExperimentOutcome(jobId, finished, spec.metric.primary);
+  await handover.recordExperimentOutcome(jobId, finished, spec.metric.primary);
   return { experimentId: jobId, hypothesis: request.hypothesis, config: request.config, outcome: finished };
 }
