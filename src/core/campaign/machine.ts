@@ -178,6 +178,20 @@ export class CampaignMachine {
   private readonly sign: number;
   private effects: Effect[] = [];
   private spaceCache?: { key: string; space: SearchSpace };
+  /**
+   * What the inference derives from the results (seeds, paired differences, the noise model),
+   * computed once until the results change: without it, the answer alone re-pools every config's
+   * differences for each config, and a campaign of a thousand experiments spent most of each event
+   * listing seeds (a workflow task of seconds, replays of minutes).
+   */
+  private readonly memo = new Map<string, unknown>();
+
+  private memoized<T>(key: string, compute: () => T): T {
+    if (this.memo.has(key)) return this.memo.get(key) as T;
+    const value = compute();
+    this.memo.set(key, value);
+    return value;
+  }
 
   constructor(
     readonly state: CampaignState,
@@ -185,7 +199,11 @@ export class CampaignMachine {
     readonly input: CampaignSettings,
   ) {
     this.sign = spec.metric.direction === 'minimize' ? 1 : -1;
+    this.baseline = baselineConfig(spec);
   }
+
+  /** The spec's baseline config, built once (every config is this plus its delta). */
+  private readonly baseline: Config;
 
   /** The search space without the knobs an engineer excluded (rebuilt when they change). */
   get space(): SearchSpace {
@@ -203,6 +221,7 @@ export class CampaignMachine {
 
   handle(event: CampaignEvent): Effect[] {
     this.effects = [];
+    this.memo.clear();
     const s = this.state;
     switch (event.type) {
       case 'start':
@@ -359,7 +378,7 @@ export class CampaignMachine {
   }
 
   config(id: string): Config {
-    return { ...baselineConfig(this.spec), ...(this.state.configs[id]?.delta ?? {}) };
+    return { ...this.baseline, ...(this.state.configs[id]?.delta ?? {}) };
   }
 
   hypothesis(id: string): Hypothesis {
@@ -378,6 +397,7 @@ export class CampaignMachine {
     const effective = this.space.delta(delta);
     const id = hypothesisId(effective);
     if (this.state.configs[id]) return { id, fresh: false };
+    this.memo.clear();
     this.state.configs[id] = { delta: effective, source, origin, rationale, rung: -1 };
     return { id, fresh: true };
   }
@@ -408,19 +428,23 @@ export class CampaignMachine {
     return this.state.results[id]?.[`${rung}:${k}`];
   }
 
-  /** Seeds (k) measured for `id` at `rung`, ascending. */
-  seeds(id: string, rung: number): number[] {
-    const out: number[] = [];
-    for (const key of Object.keys(this.state.results[id] ?? {})) {
-      const [r, k] = key.split(':').map(Number);
-      if (r === rung) out.push(k as number);
-    }
-    return out.sort((a, b) => a - b);
+  /** Seeds (k) measured for `id` at `rung`, ascending (a shared array: do not change it). */
+  seeds(id: string, rung: number): readonly number[] {
+    return this.memoized(`seeds:${id}:${rung}`, () => {
+      const out: number[] = [];
+      for (const key of Object.keys(this.state.results[id] ?? {})) {
+        const [r, k] = key.split(':').map(Number);
+        if (r === rung) out.push(k as number);
+      }
+      return out.sort((a, b) => a - b);
+    });
   }
 
   private baseMean(rung: number): number {
-    const v = this.seeds(BASELINE_ID, rung).map((k) => this.value(BASELINE_ID, rung, k) as number);
-    return v.length ? mean(v) : NaN;
+    return this.memoized(`baseMean:${rung}`, () => {
+      const v = this.seeds(BASELINE_ID, rung).map((k) => this.value(BASELINE_ID, rung, k) as number);
+      return v.length ? mean(v) : NaN;
+    });
   }
 
   /** Paired gain (%) of `a` over `b` at rung and seed k, relative to the baseline's mean there. */
@@ -432,18 +456,24 @@ export class CampaignMachine {
     return ((this.sign * (vb - va)) / Math.abs(base)) * 100;
   }
 
-  /** Paired gains of `a` over `b` at `rung`, on the seeds both have. */
-  diffs(a: string, b: string, rung: number): number[] {
-    return this.seeds(a, rung).flatMap((k) => {
-      const g = this.pairGain(a, b, rung, k);
-      return g === undefined ? [] : [g];
-    });
+  /** Paired gains of `a` over `b` at `rung`, on the seeds both have (a shared array: do not change it). */
+  diffs(a: string, b: string, rung: number): readonly number[] {
+    return this.memoized(`diffs:${a}\u0000${b}:${rung}`, () =>
+      this.seeds(a, rung).flatMap((k) => {
+        const g = this.pairGain(a, b, rung, k);
+        return g === undefined ? [] : [g];
+      }),
+    );
   }
 
   // ---- inference ----------------------------------------------------------------------------
 
   /** The pooled noise of paired differences at full fidelity (campaign + history), in gain-%². */
   noise(): { variance: number; df: number } {
+    return this.memoized('noise', () => this.computeNoise());
+  }
+
+  private computeNoise(): { variance: number; df: number } {
     const top = this.top;
     const sets = Object.keys(this.state.configs)
       .filter((id) => id !== BASELINE_ID)
@@ -462,6 +492,10 @@ export class CampaignMachine {
 
   /** Empirical-Bayes prior variance of true gains at full fidelity (how far candidates' gains spread from 0). */
   private tau2(noiseVar: number): number {
+    return this.memoized(`tau2:${noiseVar}`, () => this.computeTau2(noiseVar));
+  }
+
+  private computeTau2(noiseVar: number): number {
     const top = this.top;
     const gains = Object.keys(this.state.configs)
       .filter((id) => id !== BASELINE_ID)
@@ -541,6 +575,7 @@ export class CampaignMachine {
 
   private takeEvidence(e: Evidence, llmAvailable: boolean): void {
     const s = this.state;
+    this.memo.clear();
     s.evidence = {
       ...s.evidence,
       status: 'received',
@@ -643,6 +678,7 @@ export class CampaignMachine {
     delete s.running[e.experimentId];
     if (e.value !== undefined && Number.isFinite(e.value)) {
       (s.results[item.configId] ??= {})[`${item.rung}:${item.k}`] = e.value;
+      this.memo.clear();
       s.counts.succeeded += 1;
       this.afterResult(item);
       return;
