@@ -143,25 +143,23 @@ export const reaActivities = Object.fromEntries(
 ) as ActivityProxies;
 
 /**
- * The experiment's hand-over calls (record the run queued, submit its job, record its outcome) as
- * local activities: the worker runs them inside the workflow task that asks for them, so a job's
- * finish reaches the next job's submit with three fewer round trips through the server. Same
- * profiles, same idempotent activities (a workflow task retried after a crash runs them again).
+ * The experiment's two hand-over records (the run queued, its outcome) as local activities: the
+ * worker runs them inside the workflow task that asks for them, so a finished job reaches the next
+ * job's submit with two fewer round trips through the server. Same profile, same idempotent writes
+ * (a workflow task retried after a crash runs them again). The submit stays an ordinary activity:
+ * a local one runs again when its workflow task is retried, and if the queue lost the job meanwhile
+ * (a Redis flush) that second submit starts a second copy beside the one still training (found by
+ * the chaos suite); an ordinary activity's completion is in the history and never runs again.
  */
-const LOCAL_KINDS = ['record', 'cluster'] as const;
-const localProxies = Object.fromEntries(
-  LOCAL_KINDS.map((kind) => {
-    const { startToCloseTimeout, retry } = PROFILES[kind];
-    const options: LocalActivityOptions = { startToCloseTimeout, retry };
-    return [kind, proxyLocalActivities<Activities>(options)];
-  }),
-) as Record<(typeof LOCAL_KINDS)[number], ActivityProxies>;
+const localRecords = proxyLocalActivities<Activities>({
+  startToCloseTimeout: RECORD_ACTIVITY.startToCloseTimeout,
+  retry: RECORD_ACTIVITY.retry,
+} satisfies LocalActivityOptions);
 
-/** The hand-over's activities run locally, each with its kind's profile. */
-export const reaHandoverActivities = {
-  recordExperimentQueued: localProxies.record.recordExperimentQueued,
-  submitTrainingJob: localProxies.cluster.submitTrainingJob,
-  recordExperimentOutcome: localProxies.record.recordExperimentOutcome,
+/** The hand-over records, run locally with the database writes' profile. */
+export const reaHandoverRecords = {
+  recordExperimentQueued: localRecords.recordExperimentQueued,
+  recordExperimentOutcome: localRecords.recordExperimentOutcome,
 };
 
 /** The attempts an activity gets before it fails for good. */

@@ -22,7 +22,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { activityFailureOf, describeFailure, reaActivities, reaHandoverActivities } from './activity-options';
+import { activityFailureOf, describeFailure, reaActivities, reaHandoverRecords } from './activity-options';
 import { jobFinishedSignalName, type JobFinished } from '../src/core/messages';
 import type { ModelSpec } from '../src/core/model-spec';
 import type { ExperimentOutcome, ExperimentRequest, ExperimentResult } from '../src/core/types';
@@ -49,11 +49,11 @@ const LOST_GRACE_SEC = 600;
 const RESUBMIT_AFTER_GRACE = 'resubmit-missing-after-grace';
 
 /**
- * Marks histories whose hand-over calls (queued, submit, outcome) are local activities: a finished
- * job's outcome and the next job's submit then cost no activity round trip through the server.
- * Histories without the marker replay their scheduled activities.
+ * Marks histories whose hand-over records (the run queued, its outcome) are local activities: a
+ * finished job's outcome and the next run's record then cost no activity round trip through the
+ * server. Histories without the marker replay them as scheduled activities.
  */
-const LOCAL_HANDOVER = 'experiment-local-handover';
+const LOCAL_RECORDS = 'experiment-local-records';
 
 /** Marks histories whose runs hand the job over to a new run (continue-as-new). */
 const CONTINUE_AS_NEW = 'experiment-continue-as-new';
@@ -108,12 +108,12 @@ export async function experiment({ request, spec, carry }: ExperimentInput): Pro
   setHandler(experimentStateQuery, () => ({ state, outcome, ...(pollFailure ? { pollFailure } : {}) }));
 
   // Asked once, before the first command, so that a run keeps one way of calling them.
-  const handover = patched(LOCAL_HANDOVER)
-    ? reaHandoverActivities
-    : { recordExperimentQueued, submitTrainingJob, recordExperimentOutcome };
-  if (!carry) await handover.recordExperimentQueued(request);
+  const records = patched(LOCAL_RECORDS)
+    ? reaHandoverRecords
+    : { recordExperimentQueued, recordExperimentOutcome };
+  if (!carry) await records.recordExperimentQueued(request);
   try {
-    if (!carry) await handover.submitTrainingJob({ request, spec });
+    if (!carry) await submitTrainingJob({ request, spec });
     let runningSince = carry?.runningSince;
     let missingSince = carry?.missingSince;
     let polls = 0;
@@ -186,6 +186,6 @@ export async function experiment({ request, spec, carry }: ExperimentInput): Pro
   }
   const finished = outcome as ExperimentOutcome; // the loop above exits only with an outcome
   state = finished.status;
-  await handover.recordExperimentOutcome(jobId, finished, spec.metric.primary);
+  await records.recordExperimentOutcome(jobId, finished, spec.metric.primary);
   return { experimentId: jobId, hypothesis: request.hypothesis, config: request.config, outcome: finished };
 }
