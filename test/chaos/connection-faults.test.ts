@@ -52,8 +52,9 @@ describe('chaos: connection, disk and memory faults', () => {
       scenario: 'PostgreSQL connections cut by a proxy',
       seed: SEED + 7,
       campaigns: 2,
-      input: fastCampaign({ budget: { experiments: 30 } }),
+      input: fastCampaign({ budget: { experiments: 64 } }),
       faults: cutsAndRefusals('postgres-cut', 'postgres-refuse', 26, 4, SEED + 7),
+      requireEveryFault: true,
       pauseMs: [300, 1500],
       journalMayHaveGaps: true,
     });
@@ -65,8 +66,9 @@ describe('chaos: connection, disk and memory faults', () => {
       scenario: 'Redis connections cut by a proxy',
       seed: SEED + 8,
       campaigns: 2,
-      input: fastCampaign({ budget: { experiments: 30 } }),
+      input: fastCampaign({ budget: { experiments: 56 } }),
       faults: cutsAndRefusals('redis-cut', 'redis-refuse', 26, 4, SEED + 8),
+      requireEveryFault: true,
       pauseMs: [300, 1500],
     });
     assertClean(f);
@@ -80,6 +82,7 @@ describe('chaos: connection, disk and memory faults', () => {
       input: fastCampaign({ budget: { experiments: 40 } }),
       faults: ['disk-full', 'disk-full', 'disk-full', 'disk-full', 'disk-full'],
       pauseMs: [2000, 5000],
+      requireEveryFault: true,
     });
     assertClean(f);
   });

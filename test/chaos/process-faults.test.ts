@@ -44,7 +44,8 @@ describe('chaos: process and service faults', () => {
       scenario: 'kill -9: worker, agents, trainers',
       seed: SEED + 1,
       campaigns: 3,
-      input: fastCampaign({ budget: { experiments: 20 } }),
+      input: fastCampaign({ budget: { experiments: 36 } }),
+      requireEveryFault: true,
       faults: shuffled(
         [
           'worker-kill',
@@ -66,7 +67,8 @@ describe('chaos: process and service faults', () => {
       scenario: 'Temporal dev server restarts',
       seed: SEED + 2,
       campaigns: 2,
-      input: fastCampaign({ budget: { experiments: 16 } }),
+      input: fastCampaign({ budget: { experiments: 28 } }),
+      requireEveryFault: true,
       faults: ['temporal-restart', 'temporal-restart'],
     });
     assertClean(f);
@@ -77,7 +79,8 @@ describe('chaos: process and service faults', () => {
       scenario: 'PostgreSQL restarts',
       seed: SEED + 3,
       campaigns: 2,
-      input: fastCampaign({ budget: { experiments: 16 } }),
+      input: fastCampaign({ budget: { experiments: 24 } }),
+      requireEveryFault: true,
       faults: ['postgres-restart', 'postgres-restart'],
       journalMayHaveGaps: true,
     });
@@ -89,7 +92,8 @@ describe('chaos: process and service faults', () => {
       scenario: 'Redis FLUSHALL and restarts',
       seed: SEED + 4,
       campaigns: 2,
-      input: fastCampaign({ budget: { experiments: 16 } }),
+      input: fastCampaign({ budget: { experiments: 24 } }),
+      requireEveryFault: true,
       faults: ['redis-flushall', 'redis-restart', 'redis-flushall'],
     });
     assertClean(f);
@@ -100,7 +104,8 @@ describe('chaos: process and service faults', () => {
       scenario: 'every fault, random order',
       seed: SEED + 5,
       campaigns: 3,
-      input: fastCampaign({ budget: { experiments: 20 } }),
+      input: fastCampaign({ budget: { experiments: 44 } }),
+      requireEveryFault: true,
       faults: shuffled(
         [
           'worker-kill',
@@ -123,9 +128,10 @@ describe('chaos: process and service faults', () => {
       scenario: 'real trainer (tiny-ctr): agent, worker, FLUSHALL',
       seed: SEED + 6,
       campaigns: 1,
-      input: fastCampaign({ model: 'tiny-ctr', budget: { experiments: 10 }, parallelism: 2 }),
+      input: fastCampaign({ model: 'tiny-ctr', budget: { experiments: 40 }, parallelism: 2 }),
       faults: ['agent-kill', 'worker-kill', 'redis-flushall'],
-      pauseMs: [3000, 10_000],
+      pauseMs: [1500, 4000],
+      requireEveryFault: true,
     });
     assertClean(f);
   });

@@ -71,6 +71,11 @@ export interface FaultScenario {
   input?: CampaignInput;
   /** Injected in this order, each after a random pause, while the campaigns run. */
   faults: Fault[];
+  /**
+   * Campaigns that end before every planned fault has landed are a problem, not a note: the scenario
+   * would pass without testing what it says (the full suite sets it; give the campaigns budget).
+   */
+  requireEveryFault?: boolean;
   /** Random pause before each fault, in ms. */
   pauseMs?: [number, number];
   /** Accepted failure reasons; by default every campaign must complete. */
@@ -137,10 +142,12 @@ export async function faultScenario(stack: ChaosStack, s: FaultScenario): Promis
   const faults: Record<string, number> = {};
   for (const [k, n] of Object.entries(stack.faults))
     if (n - (faultsBefore[k] ?? 0) > 0) faults[k] = n - (faultsBefore[k] ?? 0);
-  if (injected.length < s.faults.length)
-    checked.notes.push(
-      `the campaigns ended before ${s.faults.length - injected.length} of the planned faults`,
-    );
+  if (injected.length < s.faults.length) {
+    const missed = `the campaigns ended before ${s.faults.length - injected.length} of the planned faults`;
+    if (s.requireEveryFault)
+      checked.problems.push(`${missed}: only ${injected.length} of ${s.faults.length} were injected`);
+    else checked.notes.push(missed);
+  }
   const figures: ScenarioFigures = {
     scenario: s.scenario,
     seed: s.seed,
