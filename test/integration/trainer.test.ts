@@ -24,6 +24,19 @@ function run(trainerConfig: Record<string, unknown>, extra: Partial<TrainerRun> 
   });
 }
 
+/** Runs a Python one-liner as the trainer (no config, no metrics unless it writes them). */
+function runSnippet(code: string, runDir = mkdtempSync(path.join(os.tmpdir(), 'rea-trainer-'))) {
+  return runTrainer({
+    argv: ['{python}', '-c', code],
+    cwd: config.root,
+    config: {},
+    runDir,
+    python: config.REA_PYTHON,
+    timeLimitSec: 60,
+    primaryMetric: 'ne',
+  });
+}
+
 describe('trainer protocol round trip', () => {
   it('parses progress and the final metrics of a successful run', async () => {
     const progress: Progress[] = [];
@@ -75,19 +88,9 @@ describe('trainer protocol round trip', () => {
   });
 
   it('never takes a missing metrics file for a result', async () => {
-    const { outcome } = await runTrainer({
-      argv: [
-        '{python}',
-        '-c',
-        'print("rea:progress {\\"step\\": 1, \\"steps\\": 1, \\"loss\\": 0.5, \\"examples_per_s\\": 1}")',
-      ],
-      cwd: config.root,
-      config: {},
-      runDir: mkdtempSync(path.join(os.tmpdir(), 'rea-trainer-')),
-      python: config.REA_PYTHON,
-      timeLimitSec: 60,
-      primaryMetric: 'ne',
-    });
+    const { outcome } = await runSnippet(
+      'print("rea:progress {\\"step\\": 1, \\"steps\\": 1, \\"loss\\": 0.5, \\"examples_per_s\\": 1}")',
+    );
     assert.equal(outcome.status === 'failed' && outcome.failureClass, 'crash');
     assert.match(outcome.status === 'failed' ? outcome.message : '', /trainer bug/);
   });
@@ -97,15 +100,10 @@ describe('a trainer whose write meets a full disk', () => {
   it('is lost (run again), not crash, and the message quotes the error and the run folder', async () => {
     const runDir = mkdtempSync(path.join(os.tmpdir(), 'rea-trainer-'));
     // /dev/full: every write fails with the kernel's real ENOSPC, as on a full disk.
-    const { outcome } = await runTrainer({
-      argv: ['{python}', '-c', "f = open('/dev/full', 'w'); f.write('checkpoint' * 100); f.flush()"],
-      cwd: config.root,
-      config: {},
+    const { outcome } = await runSnippet(
+      "f = open('/dev/full', 'w'); f.write('checkpoint' * 100); f.flush()",
       runDir,
-      python: config.REA_PYTHON,
-      timeLimitSec: 60,
-      primaryMetric: 'ne',
-    });
+    );
     assert.equal(outcome.status === 'failed' && outcome.failureClass, 'lost');
     const message = outcome.status === 'failed' ? outcome.message : '';
     assert.match(message, /full disk/);
@@ -114,15 +112,7 @@ describe('a trainer whose write meets a full disk', () => {
   });
 
   it('a trainer that crashes for another reason is still crash', async () => {
-    const { outcome } = await runTrainer({
-      argv: ['{python}', '-c', "raise RuntimeError('a bug in the trainer')"],
-      cwd: config.root,
-      config: {},
-      runDir: mkdtempSync(path.join(os.tmpdir(), 'rea-trainer-')),
-      python: config.REA_PYTHON,
-      timeLimitSec: 60,
-      primaryMetric: 'ne',
-    });
+    const { outcome } = await runSnippet("raise RuntimeError('a bug in the trainer')");
     assert.equal(outcome.status === 'failed' && outcome.failureClass, 'crash');
   });
 });
