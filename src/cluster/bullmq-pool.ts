@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { ExperimentOutcome } from '../core/types';
 import type { Progress } from '../trainer/protocol';
 import type { ClusterAdapter, JobStatus, TrainingJob } from './adapter';
+import type { JobJournalReader } from './job-journal';
 
 export const TRAINING_QUEUE = 'training';
 /** Completed and failed jobs are kept this long, so that a late poll still finds the result. */
@@ -94,18 +95,22 @@ export function outcomeOfFailedJob(failedReason: string | undefined): Experiment
   return { status: 'failed', failureClass: 'lost', message, wallTimeSec: 0 };
 }
 
+/** An outcome, or undefined where `value` is not one (e.g. `parseOutcome('{"status": "succeeded"}')`). */
+export function parseOutcome(value: unknown): ExperimentOutcome | undefined {
+  const parsed = outcomeSchema.safeParse(typeof value === 'string' ? safeJson(value) : value);
+  return parsed.success ? parsed.data : undefined;
+}
+
 /** Reads a job's return value as an outcome; anything else is reported as a crash. */
 export function outcomeFromReturnValue(value: unknown): ExperimentOutcome {
-  const raw = typeof value === 'string' ? safeJson(value) : value;
-  const parsed = outcomeSchema.safeParse(raw);
-  return parsed.success
-    ? parsed.data
-    : {
-        status: 'failed',
-        failureClass: 'crash',
-        message: 'gpu-agent returned no valid outcome',
-        wallTimeSec: 0,
-      };
+  return (
+    parseOutcome(value) ?? {
+      status: 'failed',
+      failureClass: 'crash',
+      message: 'gpu-agent returned no valid outcome',
+      wallTimeSec: 0,
+    }
+  );
 }
 
 function safeJson(text: string): unknown {
@@ -130,9 +135,17 @@ export class BullmqPool implements ClusterAdapter {
 
   /**
    * `lockSec` must be the agents' REA_POOL_LOCK_SEC (default 30): it says how long a job that Redis
-   * forgot may still be running somewhere.
+   * forgot may still be running somewhere. `journal` reads the gpu-agents' job_events: a job Redis
+   * forgot after the queue accepted its result is finished with that result, not trained again.
    */
-  constructor(private readonly opts: { redisUrl: string; prefix: string; lockSec?: number }) {
+  constructor(
+    private readonly opts: {
+      redisUrl: string;
+      prefix: string;
+      lockSec?: number;
+      journal?: Pick<JobJournalReader, 'acceptedOutcome'>;
+    },
+  ) {
     this.queue = new Queue(TRAINING_QUEUE, {
       connection: redisConnection(opts.redisUrl),
       prefix: opts.prefix,
@@ -159,9 +172,8 @@ export class BullmqPool implements ClusterAdapter {
   }
 
   async status(jobId: string): Promise<JobStatus> {
-    const missing = { state: 'missing', resubmitAfterSec: this.timings.resubmitAfterSec } as const;
     const job = await Job.fromId<TrainingJob, ExperimentOutcome>(this.queue, jobId);
-    if (!job) return missing;
+    if (!job) return this.forgotten(jobId);
     const state = await job.getState();
     if (state === 'completed' || state === 'failed') {
       // The job may have finished between reading it and reading its state: read it again, so that
@@ -175,10 +187,21 @@ export class BullmqPool implements ClusterAdapter {
       case 'active':
         return { state: 'running', progress: progressOf(job.progress) };
       case 'unknown':
-        return missing;
+        return this.forgotten(jobId);
       default:
         return { state: 'queued' };
     }
+  }
+
+  /**
+   * A job Redis does not know: never submitted, or lost with Redis's data. If the queue had accepted
+   * its result, the journal still has it (a failed read fails the poll, which is retried: answering
+   * "missing" instead would train it again).
+   */
+  private async forgotten(jobId: string): Promise<JobStatus> {
+    const kept = await this.opts.journal?.acceptedOutcome(jobId);
+    if (kept) return { state: 'finished', outcome: kept };
+    return { state: 'missing', resubmitAfterSec: this.timings.resubmitAfterSec };
   }
 
   async cancel(jobId: string): Promise<void> {

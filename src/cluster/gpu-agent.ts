@@ -133,7 +133,9 @@ export async function startGpuAgent(opts: GpuAgentOptions): Promise<GpuAgent> {
         onProgress: (p) => void job.updateProgress({ ...p }).catch(() => undefined),
         onLog: (line) => void job.log(line).catch(() => undefined),
       });
-      journal?.record(jobId, runId, 'finished', outcomeSummary(outcome));
+      // The whole outcome: once the queue accepts it, this row is where the result outlives a Redis
+      // that loses its data (JobJournalReader.acceptedOutcome).
+      journal?.record(jobId, runId, 'finished', { ...outcome });
       // A trainer killed by its supervisor means this agent stalled: the lock may be gone too.
       if (!givenUp.has(jobId) && token && (await redis.get(`${worker.toKey(jobId)}:lock`)) !== token) {
         givenUp.set(
@@ -254,15 +256,4 @@ export async function startGpuAgent(opts: GpuAgentOptions): Promise<GpuAgent> {
       await journal?.close();
     },
   };
-}
-
-function outcomeSummary(outcome: ExperimentOutcome): Record<string, unknown> {
-  return outcome.status === 'succeeded'
-    ? { status: 'succeeded', wallTimeSec: outcome.wallTimeSec }
-    : {
-        status: 'failed',
-        failureClass: outcome.failureClass,
-        message: outcome.message,
-        wallTimeSec: outcome.wallTimeSec,
-      };
 }

@@ -10,6 +10,7 @@ import type { ReaConfig } from '../config';
 import type { Logger } from '../logging';
 import type { ClusterAdapter } from './adapter';
 import { BullmqPool } from './bullmq-pool';
+import type { JobJournalReader } from './job-journal';
 import { SlurmAdapter } from './slurm';
 import { KubernetesConfigError, resolveConnection } from './kubeconfig';
 import { KubernetesAdapter } from './kubernetes';
@@ -23,13 +24,19 @@ export class ClusterUnavailableError extends Error {
   override readonly name = 'ClusterUnavailableError';
 }
 
-function create(settings: ClusterSettings, config: ReaConfig, log: Logger): ClusterAdapter {
+function create(
+  settings: ClusterSettings,
+  config: ReaConfig,
+  log: Logger,
+  journal: JobJournalReader | undefined,
+): ClusterAdapter {
   switch (settings.adapter) {
     case 'bullmq':
       return new BullmqPool({
         redisUrl: config.REA_REDIS_URL,
         prefix: config.REA_QUEUE_PREFIX,
         lockSec: config.REA_POOL_LOCK_SEC,
+        ...(journal ? { journal } : {}),
       });
     case 'slurm':
       return new SlurmAdapter({
@@ -53,14 +60,18 @@ function create(settings: ClusterSettings, config: ReaConfig, log: Logger): Clus
   }
 }
 
-export function createClusters(config: ReaConfig, log: Logger): Clusters {
+/**
+ * The adapters, one per cluster settings. `journal`: the gpu-agents' job_events in rea's database,
+ * where the pool finds the results of jobs that Redis forgot.
+ */
+export function createClusters(config: ReaConfig, log: Logger, journal?: JobJournalReader): Clusters {
   const adapters = new Map<string, ClusterAdapter>();
   return {
     for(settings) {
       const key = JSON.stringify(settings);
       let adapter = adapters.get(key);
       if (!adapter) {
-        adapter = create(settings, config, log);
+        adapter = create(settings, config, log, journal);
         adapters.set(key, adapter);
       }
       return adapter;

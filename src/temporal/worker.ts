@@ -10,6 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { claimPoolSettings } from '../cluster/pool-settings';
+import { JobJournalReader } from '../cluster/job-journal';
 import { createClusters } from '../cluster/registry';
 import { HypothesisEngine } from '../engine';
 import { indexKnowledgeOnStart, llmFromConfig } from '../engine/setup';
@@ -98,7 +99,7 @@ async function serve(
         throw err;
       })
     : undefined;
-  const clusters = createClusters(config, log);
+  const clusters = createClusters(config, log, new JobJournalReader(pool));
   const llm = llmFromConfig(config, pool, log);
   await indexKnowledgeOnStart(pool, config.REA_KNOWLEDGE_DIR, log);
   const connection = await NativeConnection.connect(temporal).catch((err: unknown) => {

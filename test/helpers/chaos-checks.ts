@@ -73,6 +73,58 @@ interface JobEventRow {
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
+interface RunSpan {
+  agent: string;
+  start: number | undefined;
+  end: number | undefined;
+  run: Map<string, JobEventRow>;
+}
+
+/**
+ * What an experiment workflow did, from its latest run's history: its activities in
+ * order and the jobFinished signals it got, e.g. "workflow: submitTrainingJob, pollTrainingJob ×3,
+ * submitTrainingJob, signal, recordExperimentOutcome".
+ */
+async function experimentStory(stack: ChaosStack, id: string): Promise<string> {
+  try {
+    const steps: string[] = [];
+    const history = await stack.client.workflow.getHandle(id).fetchHistory();
+    for (const e of history.events ?? []) {
+      const name =
+        e.activityTaskScheduledEventAttributes?.activityType?.name ??
+        (e.workflowExecutionSignaledEventAttributes ? 'signal' : undefined) ??
+        (e.markerRecordedEventAttributes?.markerName === 'core_local_activity' ? 'local activity' : undefined);
+      if (!name) continue;
+      const last = steps[steps.length - 1];
+      const m = last ? /^(.*?)(?: ×(\d+))?$/.exec(last) : null;
+      if (m && m[1] === name) steps[steps.length - 1] = `${name} ×${Number(m[2] ?? 1) + 1}`;
+      else steps.push(name);
+    }
+    return `workflow (its last run): ${steps.join(', ')}`;
+  } catch (err) {
+    return `workflow: history unreadable (${(err as Error).message})`;
+  }
+}
+
+/**
+ * One experiment's trainer runs and the faults injected from its first start to its last end, in
+ * seconds from the first start: what a duplicated run is explained by.
+ *
+ *   explainRuns(stack, spans) // "runs: [0.0 s → 3.1 s on a1: started, finished, completed] ...; faults: redis-flushall at 3.4 s"
+ */
+function explainRuns(stack: ChaosStack, spans: RunSpan[]): string {
+  const t0 = Math.min(...spans.map((s) => s.start ?? Infinity));
+  const t1 = Math.max(...spans.map((s) => s.end ?? s.start ?? -Infinity));
+  const sec = (t: number | undefined) => (t === undefined ? '?' : `${((t - t0) / 1000).toFixed(1)} s`);
+  const runs = spans
+    .map((s) => `[${sec(s.start)} → ${sec(s.end)} on ${s.agent}: ${[...s.run.keys()].join(', ')}]`)
+    .join(' ');
+  const faults = stack.timeline
+    .filter((f) => f.to >= t0 - 10_000 && f.from <= t1 + 10_000)
+    .map((f) => `${f.what} at ${sec(f.from)}–${sec(f.to)}`);
+  return `runs: ${runs}; faults near them: ${faults.join(', ') || 'none'}`;
+}
+
 /** Waits for a campaign's end through Temporal restarts: connection errors are retried until the deadline. */
 export async function campaignOutcome(
   stack: ChaosStack,
@@ -227,13 +279,18 @@ export async function checkCampaigns(
         }
         if (next?.start !== undefined && next.start < span.end) {
           duplicated++;
-          problems.push(`${r.id}: two trainer runs at once (${span.agent} and ${next.agent})`);
+          problems.push(
+            `${r.id}: two trainer runs at once (${span.agent} and ${next.agent}): ${explainRuns(stack, spans)}`,
+          );
         }
       }
       const accepted = spans.filter((s) => s.run.has('completed'));
       if (accepted.length > 1) {
         duplicated++;
-        problems.push(`${r.id}: ${accepted.length} results accepted by the queue`);
+        problems.push(
+          `${r.id}: ${accepted.length} results accepted by the queue: ${explainRuns(stack, spans)}; ` +
+            (await experimentStory(stack, r.id)),
+        );
       }
       const succeeded = accepted.find((s) => s.run.get('finished')?.detail.status === 'succeeded');
       if (succeeded && r.status !== 'succeeded' && r.status !== 'cancelled') {

@@ -416,6 +416,8 @@ function cleanEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
 
 export class ChaosStack {
   readonly faults: Record<string, number> = {};
+  /** Every injected fault with when it began and ended: read to explain a problem the checks find. */
+  readonly timeline: { what: string; from: number; to: number }[] = [];
   /** When each killed gpu-agent died, by its journal name: the end of any run it left unfinished. */
   readonly agentDeaths = new Map<string, number>();
   worker!: ReaProcess;
@@ -579,6 +581,7 @@ export class ChaosStack {
     canHitTrainer: (experimentId: string) => Promise<boolean> = () => Promise.resolve(true),
   ): Promise<string> {
     let what: string = fault;
+    const from = Date.now();
     switch (fault) {
       case 'worker-kill': {
         await this.worker.kill9();
@@ -675,6 +678,7 @@ export class ChaosStack {
       }
     }
     this.faults[fault] = (this.faults[fault] ?? 0) + 1;
+    this.timeline.push({ what, from, to: Date.now() });
     return what;
   }
 

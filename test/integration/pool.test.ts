@@ -19,6 +19,7 @@ import { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { TrainingJob } from '../../src/cluster/adapter';
 import { BullmqPool, MAX_STALLS, redisConnection, TRAINING_QUEUE } from '../../src/cluster/bullmq-pool';
+import { JobJournalReader } from '../../src/cluster/job-journal';
 import type { CampaignInput } from '../../src/core/campaign-input';
 import type { CampaignResult, ExperimentOutcome } from '../../src/core/types';
 import { Store } from '../../src/db/store';
@@ -179,7 +180,12 @@ describe('the GPU pool survives dead, stopped and cut-off agents and a Redis tha
       REA_MODELS_DIR: FIXTURE_MODELS,
       REA_WORK_DIR: path.join(scratch, 'work'),
     });
-    pool = new BullmqPool({ redisUrl: redis.url, prefix: config.REA_QUEUE_PREFIX, lockSec: LOCK_SEC });
+    pool = new BullmqPool({
+      redisUrl: redis.url,
+      prefix: config.REA_QUEUE_PREFIX,
+      lockSec: LOCK_SEC,
+      journal: new JobJournalReader(db),
+    });
     queue = new Queue(TRAINING_QUEUE, {
       connection: redisConnection(redis.url),
       prefix: config.REA_QUEUE_PREFIX,
@@ -468,6 +474,29 @@ describe('the GPU pool survives dead, stopped and cut-off agents and a Redis tha
       outcome.status === 'failed' ? outcome.message : '',
       new RegExp(`lost its gpu-agent ${MAX_STALLS + 1} times .* check the agents' logs`),
     );
+  });
+
+  it("a result the queue accepted outlives a FLUSHALL: read back from the agents' journal, not trained again", async () => {
+    await startAgent();
+    const id = uniqueName('kept');
+    await pool.submit(sleepyJob(id, { seconds: 0.3 }));
+    const outcome = await finished(id, 30_000);
+    assert.equal(outcome.status, 'succeeded');
+    await journalled(id, 'completed');
+    await admin.flushall();
+
+    // Redis no longer knows the job: without the journal it is missing (and would be submitted again).
+    const bare = new BullmqPool({ redisUrl: redis.url, prefix: config.REA_QUEUE_PREFIX, lockSec: LOCK_SEC });
+    try {
+      assert.equal((await bare.status(id)).state, 'missing');
+    } finally {
+      await bare.close();
+    }
+    assert.deepEqual(await pool.status(id), { state: 'finished', outcome });
+    assert.equal((await runsOf(id)).length, 1, 'one trainer run');
+
+    // A job nobody accepted a result for is still missing.
+    assert.equal((await pool.status(uniqueName('never'))).state, 'missing');
   });
 
   it('an agent whose PostgreSQL is down still runs its jobs (the journal is best-effort)', async () => {
