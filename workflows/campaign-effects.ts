@@ -20,6 +20,8 @@ export class CampaignEffects {
   readonly pending = new Set<Promise<unknown>>();
   startedThisRun = 0;
   result?: CampaignResult;
+  /** Set when a replay launches another config than the history recorded (see `divergence`). */
+  diverged?: string;
 
   constructor(
     private readonly c: CampaignMachine,
@@ -170,7 +172,17 @@ export class CampaignEffects {
     this.track(
       run
         .then(
-          (r) => settled(r.outcome),
+          (r) => {
+            // Experiment ids are indices, so Temporal's own replay check cannot see a worker whose
+            // campaign rules changed without a patch marker launch another config under a recorded id.
+            // The campaign fails its workflow task (retried until the right code runs) rather than mix
+            // two configs' results: campaign.ts throws `diverged`.
+            if (r.hypothesis.id !== l.hypothesis.id) {
+              this.diverged ??= divergence(experimentId, r.hypothesis.id, l.hypothesis.id);
+              return;
+            }
+            settled(r.outcome);
+          },
           (err: unknown) =>
             settled(
               wf.isCancellation(err)
@@ -191,4 +203,14 @@ export class CampaignEffects {
         .finally(() => this.scopes.delete(l.experimentId)),
     );
   }
+}
+
+/** Why a replayed campaign stopped: its rules now choose another config for a recorded experiment. */
+export function divergence(experimentId: string, recorded: string, now: string): string {
+  return (
+    `replay diverged: experiment ${experimentId} ran hypothesis ${recorded}, but this worker's campaign rules ` +
+    `launch ${now} there. A worker runs campaign code whose decisions changed without a patch marker ` +
+    '(workflow versioning): deploy the code this campaign started with, or mark the change with patched(); ' +
+    'the workflow task is retried until then'
+  );
 }

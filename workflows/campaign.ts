@@ -100,11 +100,13 @@ export async function campaign(
       const since = state.approval.status === 'waiting' ? state.approval.since : undefined;
       const woke =
         since === undefined
-          ? (await wf.condition(() => events.length > 0 || idle()), true)
+          ? (await wf.condition(() => events.length > 0 || idle() || effects.diverged !== undefined), true)
           : await wf.condition(
               () => events.length > 0,
               Math.max(1, since + input.approval.timeoutHours * 3_600_000 - Date.now()),
             );
+      // A plain Error fails the workflow task, not the campaign: it is retried until the right code runs.
+      if (effects.diverged) throw new Error(effects.diverged);
       if (!woke) events.push({ type: 'approvalTimeout' });
       if (!state.draining && restNeeded()) events.push({ type: 'drain' });
       while (events.length && !effects.result)
@@ -124,7 +126,8 @@ export async function campaign(
     if (report) result.report = report;
     return result;
   } catch (err) {
-    if (err instanceof wf.ContinueAsNew) throw err;
+    // A diverged replay must not act (cancel, record a failure): its task fails and is retried as it is.
+    if (err instanceof wf.ContinueAsNew || effects.diverged) throw err;
     await wf.CancellationScope.nonCancellable(async () => {
       effects.cancelAll();
       await Promise.allSettled([...effects.pending]);

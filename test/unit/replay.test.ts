@@ -35,4 +35,37 @@ describe('replay of committed histories', () => {
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, recorded.workflowId);
     });
   }
+
+  it('stops a replay whose campaign rules launch another config under a recorded experiment id, saying why', async () => {
+    installTemporalRuntime('warn');
+    const recorded = JSON.parse(readFileSync(path.join(dir, 'campaign-v2.json'), 'utf8')) as {
+      workflowId: string;
+      history: { events: Record<string, Record<string, unknown>>[] };
+    };
+    // The first finished experiment now says it ran another hypothesis than the one the rules launch.
+    const done = recorded.history.events.find((e) => e.childWorkflowExecutionCompletedEventAttributes);
+    const attrs = done?.childWorkflowExecutionCompletedEventAttributes as {
+      result: { payloads: { data: string }[] };
+    };
+    const payload = attrs.result.payloads[0] as { data: string };
+    const result = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8')) as {
+      hypothesis: { id: string };
+    };
+    result.hypothesis.id = 'lr=0.5';
+    payload.data = Buffer.from(JSON.stringify(result)).toString('base64');
+    await assert.rejects(
+      Worker.runReplayHistory(
+        { workflowBundle: await workflowBundle() },
+        historyFromJSON(recorded.history),
+        recorded.workflowId,
+      ),
+      (err: Error) => {
+        assert.match(
+          `${err.message} ${err.cause instanceof Error ? err.cause.message : ''}`,
+          /replay diverged: experiment .* ran hypothesis lr=0\.5/,
+        );
+        return true;
+      },
+    );
+  });
 });
