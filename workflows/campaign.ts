@@ -22,6 +22,8 @@ import type { CampaignResult } from '../src/core/types';
 
 export * from './campaign-messages';
 const act = reaActivities;
+/** Marks campaigns started with the answer's rules v3 (CampaignState.answerRules). */
+const ANSWER_V3 = 'campaign-answer-v3';
 
 /** What a run hands to the next at continue-as-new. */
 export interface CarriedCampaign {
@@ -58,6 +60,8 @@ export async function campaign(
   if (problems.length) refuse(`campaign input is invalid: ${problems.join('; ')}`, ['fidelity']);
   const rungs = fidelityLadder(fidelityLevels(input, spec), input.eta, input.budget);
   const state = prior?.state ?? initialState(input, rungs);
+  // Campaigns started before the answer's rules v3 keep the rules they started with.
+  if (!prior && !wf.patched(ANSWER_V3)) delete state.answerRules;
   state.draining = false;
   const machine = new CampaignMachine(state, spec, input);
   const events: CampaignEvent[] = [{ type: 'start' }];

@@ -93,7 +93,9 @@ async function experimentStory(stack: ChaosStack, id: string): Promise<string> {
       const name =
         e.activityTaskScheduledEventAttributes?.activityType?.name ??
         (e.workflowExecutionSignaledEventAttributes ? 'signal' : undefined) ??
-        (e.markerRecordedEventAttributes?.markerName === 'core_local_activity' ? 'local activity' : undefined);
+        (e.markerRecordedEventAttributes?.markerName === 'core_local_activity'
+          ? 'local activity'
+          : undefined);
       if (!name) continue;
       const last = steps[steps.length - 1];
       const m = last ? /^(.*?)(?: ×(\d+))?$/.exec(last) : null;

@@ -173,12 +173,26 @@ describe('campaigns on the real stack', () => {
       ['submitTrainingJob'],
     );
 
-    // The final run and an experiment replay deterministically.
+    // The first run (its patch markers, most of its experiments), the final run and an experiment
+    // replay deterministically.
     const bundle = await workflowBundle();
     const finalRun = await handle.fetchHistory();
+    const { rows: started } = await pool.query<{ first_run_id: string }>(
+      'SELECT first_run_id FROM campaigns WHERE id = $1',
+      [result.campaignId],
+    );
+    const firstRun = await env.client.workflow
+      .getHandle(result.campaignId, started[0]?.first_run_id)
+      .fetchHistory();
+    assert.ok(
+      (firstRun.events ?? []).some((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch'),
+      'the first run carries the patch markers',
+    );
+    await Worker.runReplayHistory({ workflowBundle: bundle }, firstRun, result.campaignId);
     await Worker.runReplayHistory({ workflowBundle: bundle }, finalRun, result.campaignId);
     await Worker.runReplayHistory({ workflowBundle: bundle }, first, rows[0]?.id);
-    // REA_RECORD_HISTORIES=test/histories refreshes the v2 histories that replay.test.ts replays.
+    // REA_RECORD_HISTORIES=test/histories refreshes the histories that replay.test.ts replays (the
+    // campaign's with the answer rules v3; campaign-v2.json, recorded before them, stays as it is).
     const recordTo = process.env.REA_RECORD_HISTORIES;
     if (recordTo) {
       mkdirSync(recordTo, { recursive: true });
@@ -187,7 +201,8 @@ describe('campaigns on the real stack', () => {
           path.join(recordTo, name),
           JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }),
         );
-      save('campaign-v2.json', result.campaignId, finalRun);
+      save('campaign-v3-answer-rules.json', result.campaignId, firstRun);
+      save('campaign-v3-final-run.json', result.campaignId, finalRun);
       // v4: the hand-over records as local activities (experiment-v2.json keeps the scheduled ones).
       save('experiment-v4-local-records.json', rows[0]?.id as string, first);
     }

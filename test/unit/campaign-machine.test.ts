@@ -135,6 +135,64 @@ describe('the campaign state machine', () => {
     }
   });
 
+  it('simplifies an answer that carries knobs which only re-randomize the run, and confirms the part that matters', async () => {
+    // One knob holds a real gain; two only re-seed the run (their runs no longer pair with the
+    // baseline's) and two do nothing at all. The search sets every knob, so answers carry all five.
+    const planted = parseModelSpec({
+      name: 'planted',
+      trainer: { argv: ['{python}', 'train.py'] },
+      knobs: {
+        step: { type: 'categorical', choices: [0.05, 0.064], baseline: 0.05 },
+        shuffle_stream: { type: 'int', min: 0, max: 1000, baseline: 0 },
+        init_stream: { type: 'int', min: 0, max: 1000, baseline: 0 },
+        log_every: { type: 'int', min: 1, max: 50, baseline: 10 },
+        eval_chunk: { type: 'int', min: 256, max: 65536, baseline: 8192 },
+      },
+      metric: { primary: 'ne', direction: 'minimize' },
+      fidelity: { knob: 'steps', low: 30, high: 300 },
+      cost: { gpuHoursPerUnit: 0.001 },
+    });
+    const train = (simplify: boolean) => ({
+      spec: planted,
+      onEvent: (m: CampaignMachine) => {
+        if (!simplify) delete m.state.answerRules;
+      },
+      train: (l: Launch): Promise<TrainOutcome> => {
+        const c = l.config;
+        const stream = mixSeed(l.seed, c.shuffle_stream as number, c.init_stream as number, l.fidelity);
+        const gain = c.step === 0.064 ? 0.007 * Math.min(1, l.fidelity / 100) : 0;
+        const value = 0.86 - gain + 0.05 / l.fidelity + 0.004 * gaussian(seededRandom(stream));
+        return new Promise((resolve) => setImmediate(() => resolve({ value })));
+      },
+    });
+    const tally = { with: { confirmed: 0, bare: 0, raced: 0 }, without: { confirmed: 0, bare: 0, raced: 0 } };
+    for (let seed = 0; seed < 12; seed++) {
+      for (const simplify of [true, false]) {
+        const { result, launches } = await runCampaignInProcess({
+          ...train(simplify),
+          input: { model: 'planted', budget: { gpuHours: 20 * 0.3 }, parallelism: 2, seed: 1000 + seed },
+        });
+        const t = simplify ? tally.with : tally.without;
+        const simplified = launches.filter((l) => /simplify /.test(l.hypothesis.rationale));
+        if (simplified.length) t.raced += 1;
+        for (const l of simplified) {
+          // A simplification keeps some of an incumbent's changes, with their values, and adds none.
+          const from = /simplify ([^:]+):/.exec(l.hypothesis.rationale)?.[1] ?? '';
+          for (const part of l.hypothesis.id.split(','))
+            assert.ok(from.split(',').includes(part), `${part} not in ${from}`);
+        }
+        if (result.confirmed && result.best.delta.step === 0.064) {
+          t.confirmed += 1;
+          if (Object.keys(result.best.delta).length === 1) t.bare += 1;
+        }
+      }
+    }
+    assert.equal(tally.without.raced, 0, 'campaigns started before the rule never simplify');
+    assert.ok(tally.with.raced >= 6, `simplified in ${tally.with.raced} of 12 campaigns`);
+    assert.ok(tally.with.confirmed >= tally.without.confirmed, JSON.stringify(tally));
+    assert.ok(tally.with.bare > tally.without.bare, JSON.stringify(tally));
+  });
+
   it('confirms nothing when no knob matters', async () => {
     let confirmed = 0;
     for (let seed = 0; seed < 12; seed++) {

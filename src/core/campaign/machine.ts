@@ -12,9 +12,12 @@
  *                 successive halving (a rung whose ranks do not predict the next rung's is dropped);
  *                 a config that reaches full fidelity races the incumbent on the incumbent's seeds.
  *   combination   merges of the best distinct configs race the incumbent; then more exploration.
- *   exploitation  local moves around the incumbent race it; paired seeds firm up the answer.
- * The answer is the best posterior mean with at least R seeds; a confirmed win needs
- * P(gain > minGainPct) ≥ 0.95 under a skeptical (empirical-Bayes) prior on paired differences.
+ *   exploitation  the incumbent without the changes that show no sign of mattering races it (a
+ *                 simpler answer pairs with the baseline); local moves around the incumbent race it;
+ *                 paired seeds firm up the answer.
+ * The answer is the best posterior mean with at least R seeds (an unconfirmed best yields to a
+ * confirmed incumbent within one standard error); a confirmed win needs P(gain > minGainPct) ≥ 0.95
+ * under a skeptical (empirical-Bayes) prior on paired differences.
  */
 import { attentionFlags, budgetLine, leaderboardTable } from './details';
 import type { Budget, CampaignSettings } from '../campaign-input';
@@ -29,7 +32,9 @@ import {
 } from '../model-spec';
 import { decideByRole, LOST_ATTEMPTS } from '../runbook';
 import {
+  fitModeration,
   mean,
+  moderatedNoise,
   noiseVariance,
   poolDifferences,
   posterior,
@@ -40,6 +45,7 @@ import {
   variance,
   type Posterior,
 } from '../search/inference';
+import { knobEvidence } from '../search/importance';
 import { BASELINE_ID, hypothesisId, mixSeed, SearchSpace, seededRandom, shuffle } from '../search/space';
 import { RandomPlanner, type Observation, type Planner } from '../search/planner';
 import { TpePlanner } from '../search/tpe';
@@ -163,6 +169,10 @@ const EVIDENCE_RESERVE = 0.25;
 const RANK_CHECK_PAIRS = 8;
 /** Below this rank correlation a rung does not predict the next one and is dropped. */
 const RANK_CHECK_MIN = 0.1;
+/** A changed knob is kept in the simplified answer when its permutation p-value is at most this. */
+const KEEP_KNOB_P = 0.1;
+/** Simplifications raced per campaign. */
+const MAX_SIMPLIFICATIONS = 2;
 
 /** The fidelity ladder: rungs a factor `eta` apart from `high` down to `low`, when that pays. */
 export function fidelityLadder(levels: { low: number; high: number }, eta: number, budget: Budget): number[] {
@@ -511,7 +521,25 @@ export class CampaignMachine {
     const d = this.diffs(id, BASELINE_ID, this.top);
     if (!d.length) return undefined;
     const noise = this.noise();
-    return posterior(d, noise, this.tau2(noise.variance));
+    return posterior(d, this.noiseOf(id, d), this.tau2(noise.variance));
+  }
+
+  /**
+   * The noise of one config's paired differences: the pool's, or (answer rules v3) its own scatter
+   * moderated toward the others' where their variances differ more than chance allows (a knob
+   * that re-seeds the run unpairs a config from the baseline; one that does not keeps it paired).
+   */
+  private noiseOf(id: string, d: readonly number[]): { variance: number; df: number } {
+    const pooled = this.noise();
+    if (!this.state.answerRules?.on) return pooled;
+    const fit = this.memoized('moderation', () =>
+      fitModeration(
+        Object.keys(this.state.configs)
+          .filter((c) => c !== BASELINE_ID)
+          .map((c) => this.diffs(c, BASELINE_ID, this.top)),
+      ),
+    );
+    return fit ? moderatedNoise(d, fit) : pooled;
   }
 
   /** P(gain > minGainPct), with the rank test where this config's differences scatter beyond the pooled noise. */
@@ -555,7 +583,30 @@ export class CampaignMachine {
         confirmed: c.confirmed,
       };
     }
-    return best;
+    // An unconfirmed best yields to a confirmed config no more than one standard error behind it,
+    // where that config is the incumbent (it won its races) or a simplification of an incumbent: a
+    // verified win over an unverified lead.
+    if (!this.state.answerRules?.on || best.confirmed || best.hypothesisId === BASELINE_ID) return best;
+    const floor = best.gainPct - (best.high - best.low) / (2 * 1.96);
+    let verified: AnswerView | undefined;
+    for (const [id, entry] of Object.entries(this.state.configs)) {
+      if (id === best.hypothesisId || id === BASELINE_ID) continue;
+      if (id !== this.state.incumbent && entry.origin !== 'simplify') continue;
+      const c = this.confirmation(id);
+      if (!c.p || !c.confirmed || c.p.n < R || c.p.mean < floor) continue;
+      if (verified && c.p.mean <= verified.gainPct) continue;
+      verified = {
+        hypothesisId: id,
+        seeds: c.p.n,
+        gainPct: c.p.mean,
+        raw: c.p.raw,
+        low: c.p.mean - 1.96 * c.p.sd,
+        high: c.p.mean + 1.96 * c.p.sd,
+        probability: c.probability,
+        confirmed: true,
+      };
+    }
+    return verified ?? best;
   }
 
   // ---- evidence and the plan ----------------------------------------------------------------
@@ -816,6 +867,31 @@ export class CampaignMachine {
         const d = this.diffs(id, s.incumbent, top);
         if (d.length < mine.length) continue; // the incumbent still owes a seed
         const dbar = mean(d);
+        if (c.origin === 'simplify') {
+          // The incumbent with fewer changes: it takes over unless it is more than one standard error
+          // behind on all of the incumbent's seeds (the one-standard-error rule), and stops early only
+          // when it is credibly worse.
+          const se = this.raceSe(d);
+          if (dbar + 2 * se < 0) {
+            c.closed = `simpler, but credibly worse than ${s.incumbent} over ${d.length} seed(s) (${dbar.toFixed(3)} %)`;
+            continue;
+          }
+          if (mine.length >= this.seeds(s.incumbent, top).length && !this.runningFor(id, top, mine.length)) {
+            if (dbar < -se) {
+              c.closed = `simpler, but more than one standard error behind ${s.incumbent} (${dbar.toFixed(3)} %)`;
+              continue;
+            }
+            // It must still beat the baseline on its seeds: a simplification that dropped the change
+            // that mattered is as noisy as the incumbent, and one standard error of that is a lot.
+            if (mean(this.diffs(id, BASELINE_ID, top)) <= 0) {
+              c.closed = `simpler, but no better than the baseline on its ${mine.length} seed(s)`;
+              continue;
+            }
+            this.crown(id);
+            changed = true;
+          }
+          continue;
+        }
         if (dbar <= 0) {
           c.closed = `lost the race to ${s.incumbent} over ${d.length} seed(s) (${dbar.toFixed(3)} %)`;
           continue;
@@ -1022,6 +1098,8 @@ export class CampaignMachine {
     // 2. Races at full fidelity: the incumbent's owed seeds, then each challenger's next seed.
     const race = this.raceWork();
     if (race && can(top)) return race;
+    const simple = this.simplifyWork();
+    if (simple && can(top)) return simple;
     // 3. The end: firm up the answer with paired seeds when its confirmation is undecided.
     const confirm = this.confirmWork();
     if (confirm && can(top)) return confirm;
@@ -1057,12 +1135,144 @@ export class CampaignMachine {
         if (!incSeeds.includes(k) && !this.busy(inc, top, k) && !this.exhaustedAttempts(inc, top, k))
           return { configId: inc, rung: top, k, purpose: 'race' };
       const d = this.diffs(id, inc, top);
-      if (d.length < mine.length || mean(d) <= 0) continue;
+      if (d.length < mine.length || (mean(d) <= 0 && c.origin !== 'simplify')) continue;
       const next = mine.length;
       if (next < incSeeds.length && !this.busy(id, top, next) && !this.exhaustedAttempts(id, top, next))
         return { configId: id, rung: top, k: next, purpose: 'race' };
     }
     return undefined;
+  }
+
+  /** Whether a simpler config is racing the incumbent (open, and measured or running at full fidelity). */
+  private simplifying(): boolean {
+    const s = this.state;
+    const top = this.top;
+    return Object.entries(s.configs).some(
+      ([id, c]) =>
+        c.origin === 'simplify' &&
+        !c.closed &&
+        id !== s.incumbent &&
+        (this.seeds(id, top).length > 0 || this.runningFor(id, top, 0)),
+    );
+  }
+
+  /**
+   * The incumbent's changes to the knobs that the campaign's measurements say matter (a permutation
+   * analysis of variance of every config's gain at the rung where most were measured), the others
+   * back to the baseline; where none shows it clearly, the likeliest one alone.
+   */
+  private importantPart(inc: string, incDelta: Config): { delta: Config; rationale: string } | undefined {
+    const s = this.state;
+    const top = this.top;
+    const changed = Object.keys(incDelta);
+    let rung = top;
+    let most = 0;
+    for (let r = top; r >= 0; r--) {
+      const n = Object.keys(s.configs).filter(
+        (id) => id !== BASELINE_ID && this.diffs(id, BASELINE_ID, r).length,
+      ).length;
+      if (n > most) [rung, most] = [r, n];
+    }
+    const scored = Object.keys(s.configs)
+      .filter((id) => id !== BASELINE_ID)
+      .flatMap((id) => {
+        const d = this.diffs(id, BASELINE_ID, rung);
+        return d.length ? [{ config: this.config(id), score: mean(d) }] : [];
+      });
+    const random = seededRandom(mixSeed(this.input.seed, 0x5171, s.answerRules?.tried.length ?? 0));
+    const evidence = knobEvidence(this.space, scored, changed, random);
+    const pOf = (k: string) => evidence.get(k) ?? 1;
+    let idle = changed.filter((k) => pOf(k) > KEEP_KNOB_P);
+    // The incumbent beat the baseline, so some change matters: where none shows it clearly, the
+    // likeliest one stays (the race says whether that was right).
+    if (idle.length === changed.length) {
+      const likeliest = changed.reduce((a, b) => (pOf(b) < pOf(a) ? b : a));
+      idle = idle.filter((k) => k !== likeliest);
+    }
+    if (!idle.length) return undefined;
+    const kept = changed.filter((k) => !idle.includes(k));
+    const why = idle.map((k) => `${k} (p ${pOf(k).toFixed(2)})`).join(', ');
+    return {
+      delta: Object.fromEntries(Object.entries(incDelta).filter(([k]) => kept.includes(k))),
+      rationale: `simplify ${inc}: back to the baseline's ${why}, which ${most} configs at ${this.spec.fidelity.knob}=${s.rungs[rung]} show no sign of mattering`,
+    };
+  }
+
+  /**
+   * A measured config that makes some of the incumbent's changes, with the same values, and nothing
+   * else (a one-knob design move, a merge's part), where it beat the baseline at the highest rung it
+   * reached: the best such, by rung, then gain.
+   */
+  private measuredSubset(inc: string, incDelta: Config): { delta: Config; rationale: string } | undefined {
+    const s = this.state;
+    const size = Object.keys(incDelta).length;
+    let best: { id: string; rung: number; gain: number } | undefined;
+    for (const [id, c] of Object.entries(s.configs)) {
+      if (id === inc || id === BASELINE_ID || c.closed?.startsWith('failed')) continue;
+      const keys = Object.keys(c.delta);
+      if (!keys.length || keys.length >= size || !keys.every((k) => incDelta[k] === c.delta[k])) continue;
+      for (let r = this.top; r >= 0; r--) {
+        const d = this.diffs(id, BASELINE_ID, r);
+        if (!d.length) continue;
+        const gain = mean(d);
+        if (gain > 0 && (!best || r > best.rung || (r === best.rung && gain > best.gain)))
+          best = { id, rung: r, gain };
+        break;
+      }
+    }
+    if (!best) return undefined;
+    const part = (s.configs[best.id] as ConfigEntry).delta;
+    const dropped = Object.keys(incDelta).filter((k) => part[k] === undefined);
+    return {
+      delta: part,
+      rationale: `simplify ${inc}: its part ${best.id} alone beat the baseline by ${best.gain.toFixed(3)} % at ${this.spec.fidelity.knob}=${s.rungs[best.rung]}; the rest (${dropped.join(', ')}) back to the baseline`,
+    };
+  }
+
+  /** The standard error of a race's mean paired difference: its own scatter, or the pooled noise where larger. */
+  private raceSe(d: readonly number[]): number {
+    const v = Math.max(d.length >= 2 ? variance(d) : 0, this.noise().variance);
+    return Math.sqrt(v / Math.max(1, d.length));
+  }
+
+  /**
+   * In the exploitation phase, the incumbent without the changes that the campaign's measurements
+   * show no sign of mattering (measuredSubset, else importantPart), raced against it at full fidelity.
+   * An answer that carries a knob which only re-randomizes the run (a shuffle seed, an init stream)
+   * is no better, and it cannot be confirmed: its runs no longer pair with the baseline's. Once per
+   * incumbent, at most MAX_SIMPLIFICATIONS per campaign.
+   */
+  private simplifyWork(): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
+    const s = this.state;
+    const rules = s.answerRules;
+    if (!rules?.on || rules.tried.length >= MAX_SIMPLIFICATIONS) return undefined;
+    if (this.spendPhase() !== 'exploitation') return undefined;
+    const inc = s.incumbent;
+    if (inc === BASELINE_ID || rules.tried.includes(inc)) return undefined;
+    const top = this.top;
+    const incSeeds = this.seeds(inc, top);
+    if (!incSeeds.length || this.remainingTopRuns() < incSeeds.length + 1) return undefined;
+    const changed = Object.keys((s.configs[inc] as ConfigEntry).delta);
+    if (changed.length < 2) return undefined;
+    rules.tried.push(inc);
+    const incDelta = (s.configs[inc] as ConfigEntry).delta;
+    const part = this.measuredSubset(inc, incDelta) ?? this.importantPart(inc, incDelta);
+    if (!part) return undefined;
+    const { delta, rationale } = part;
+    const { id, fresh } = this.register(delta, 'planner', 'simplify', rationale);
+    if (id === BASELINE_ID) return undefined;
+    if (!fresh) {
+      // Measured before (a one-knob design move, say), and perhaps closed by a race it entered as an
+      // ordinary challenger: it races again under the simpler config's rule. A failed one stays out.
+      const entry = s.configs[id] as ConfigEntry;
+      if (entry.closed?.startsWith('failed')) return undefined;
+      entry.origin = 'simplify';
+      entry.rationale = `${entry.rationale}; ${rationale}`;
+      delete entry.closed;
+      // raceWork gives it the incumbent's seeds where it has run at full fidelity, or runs there now.
+      if (this.seeds(id, top).length || this.busy(id, top, 0)) return undefined;
+    }
+    return { configId: id, rung: top, k: 0, purpose: 'race' };
   }
 
   /**
@@ -1091,6 +1301,9 @@ export class CampaignMachine {
       )
         return { configId: BASELINE_ID, rung: top, k, purpose: 'confirm' };
     if (incSeeds.length >= maxSeeds || left < 2) return undefined;
+    // A simpler config racing the incumbent must catch up on its seeds first: more seeds for the
+    // incumbent now would keep that race from ever ending.
+    if (this.simplifying()) return undefined;
     const k = Math.max(-1, ...incSeeds) + 1;
     if (!this.busy(inc, top, k)) return { configId: inc, rung: top, k, purpose: 'confirm' };
     return undefined;

@@ -11,7 +11,7 @@ import type { CampaignResult, FailureClass, HypothesisSource, Phase, Spend } fro
 
 /** How a config entered the campaign. */
 export type Origin =
-  'baseline' | 'evidence' | 'design' | 'model' | 'merge' | 'local' | 'llm' | 'human' | 'runbook';
+  'baseline' | 'evidence' | 'design' | 'model' | 'merge' | 'local' | 'llm' | 'human' | 'runbook' | 'simplify';
 
 export interface ConfigEntry {
   delta: Config;
@@ -136,6 +136,14 @@ export interface CampaignState {
    * carried from before the activity profiles.
    */
   activityFailures?: ActivityFailureNote[];
+  /**
+   * The answer's rules of 2026-11-30 (patch `campaign-answer-v3`): the incumbent is simplified
+   * (CampaignMachine.simplifyWork; `tried`: the incumbents already simplified), each config's noise
+   * is moderated between its own scatter and the pool's, and an unconfirmed best yields to a
+   * confirmed incumbent within one standard error. Absent in campaigns started before them, which
+   * keep their rules (a replayed history must make the same decisions).
+   */
+  answerRules?: { on: boolean; tried: string[] };
 }
 
 /** An activity that failed for good: which, why (its last error, its attempts) and when (workflow time, ms). */
@@ -192,6 +200,7 @@ export function initialState(input: CampaignSettings, rungs: number[]): Campaign
     counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, retried: 0, skipped: 0 },
     recordedStart: false,
     runs: 1,
+    answerRules: { on: true, tried: [] },
   };
 }
 

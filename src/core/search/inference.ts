@@ -256,3 +256,75 @@ export function spearman(xs: readonly number[], ys: readonly number[]): number {
   }
   return sxx && syy ? sxy / Math.sqrt(sxx * syy) : NaN;
 }
+
+// ---- moderated noise: each config's own scatter, pulled toward the others' ----------------------
+
+/** ψ(x), the digamma function (x > 0). */
+export function digamma(x: number): number {
+  let r = 0;
+  while (x < 6) {
+    r -= 1 / x;
+    x += 1;
+  }
+  const f = 1 / (x * x);
+  return r + Math.log(x) - 0.5 / x - f * (1 / 12 - f * (1 / 120 - f * (1 / 252 - f * (1 / 240 - f / 132))));
+}
+
+/** ψ′(x), the trigamma function (x > 0). */
+export function trigamma(x: number): number {
+  let r = 0;
+  while (x < 6) {
+    r += 1 / (x * x);
+    x += 1;
+  }
+  const f = 1 / (x * x);
+  return r + 1 / x + f / 2 + (f / x) * (1 / 6 - f * (1 / 30 - f * (1 / 42 - f / 30)));
+}
+
+/** The x > 0 with trigamma(x) = y (trigamma falls from ∞ to 0), by bisection on log x. */
+export function trigammaInverse(y: number): number {
+  let lo = -20;
+  let hi = 20;
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2;
+    if (trigamma(Math.exp(mid)) > y) lo = mid;
+    else hi = mid;
+  }
+  return Math.exp((lo + hi) / 2);
+}
+
+/** How the configs' own variances scatter around a common one: prior df `d0` and variance `s0sq`. */
+export interface Moderation {
+  d0: number;
+  s0sq: number;
+}
+
+/**
+ * Fits the configs' sample variances of paired differences (each set: one config's diffs) to a
+ * scaled inverse-χ² prior, as limma does for genes: where the variances agree, `d0` is large and
+ * each config's noise is the pool's; where they differ (some knobs re-seed the run and unpair it
+ * from the baseline, others leave it paired), `d0` is small and each config's own scatter counts.
+ * Undefined with fewer than 3 replicated sets with some scatter, or when the variances agree
+ * (then the pooled noise is the right one).
+ */
+export function fitModeration(sets: readonly (readonly number[])[]): Moderation | undefined {
+  const fits = sets
+    .filter((d) => d.length >= 2)
+    .map((d) => ({ s2: variance(d), df: d.length - 1 }))
+    .filter((x) => x.s2 > 1e-12);
+  if (fits.length < 3) return undefined;
+  const e = fits.map((x) => Math.log(x.s2) - digamma(x.df / 2) + Math.log(x.df / 2));
+  const emean = mean(e);
+  const evar =
+    e.reduce((a, v) => a + (v - emean) ** 2, 0) / (e.length - 1) - mean(fits.map((x) => trigamma(x.df / 2)));
+  if (!(evar > 0)) return undefined;
+  const d0 = 2 * trigammaInverse(evar);
+  return { d0, s0sq: Math.exp(emean + digamma(d0 / 2) - Math.log(d0 / 2)) };
+}
+
+/** A config's moderated noise: its own variance (n − 1 df) and the prior's (d0 df), weighted by df. */
+export function moderatedNoise(d: readonly number[], m: Moderation): { variance: number; df: number } {
+  const df = Math.max(0, d.length - 1);
+  const own = df ? variance(d) : 0;
+  return { variance: (m.d0 * m.s0sq + df * own) / (m.d0 + df), df: m.d0 + df };
+}
