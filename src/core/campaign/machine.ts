@@ -483,12 +483,18 @@ export class CampaignMachine {
     return this.memoized('noise', () => this.computeNoise());
   }
 
+  /** Every candidate's paired differences with the baseline at full fidelity (shared arrays). */
+  private topDiffSets(): readonly (readonly number[])[] {
+    return this.memoized('topDiffSets', () =>
+      Object.keys(this.state.configs)
+        .filter((id) => id !== BASELINE_ID)
+        .map((id) => this.diffs(id, BASELINE_ID, this.top)),
+    );
+  }
+
   private computeNoise(): { variance: number; df: number } {
     const top = this.top;
-    const sets = Object.keys(this.state.configs)
-      .filter((id) => id !== BASELINE_ID)
-      .map((id) => this.diffs(id, BASELINE_ID, top));
-    const pooled = poolDifferences(sets, this.state.evidence.noise);
+    const pooled = poolDifferences(this.topDiffSets(), this.state.evidence.noise);
     if (pooled.df >= 1) return { variance: noiseVariance(pooled), df: pooled.df };
     // No replicated pair yet: the baseline's own scatter, as if runs were unpaired (cautious).
     const base = this.seeds(BASELINE_ID, top).map((k) => this.value(BASELINE_ID, top, k) as number);
@@ -506,10 +512,7 @@ export class CampaignMachine {
   }
 
   private computeTau2(noiseVar: number): number {
-    const top = this.top;
-    const gains = Object.keys(this.state.configs)
-      .filter((id) => id !== BASELINE_ID)
-      .map((id) => this.diffs(id, BASELINE_ID, top))
+    const gains = this.topDiffSets()
       .filter((d) => d.length)
       .map((d) => ({ mean: mean(d), n: d.length }));
     const floor = (this.input.minGainPct / 2) ** 2 + 1e-6;
@@ -532,13 +535,7 @@ export class CampaignMachine {
   private noiseOf(id: string, d: readonly number[]): { variance: number; df: number } {
     const pooled = this.noise();
     if (!this.state.answerRules?.on) return pooled;
-    const fit = this.memoized('moderation', () =>
-      fitModeration(
-        Object.keys(this.state.configs)
-          .filter((c) => c !== BASELINE_ID)
-          .map((c) => this.diffs(c, BASELINE_ID, this.top)),
-      ),
-    );
+    const fit = this.memoized('moderation', () => fitModeration(this.topDiffSets()));
     return fit ? moderatedNoise(d, fit) : pooled;
   }
 
@@ -572,16 +569,7 @@ export class CampaignMachine {
       if (id === BASELINE_ID) continue;
       const c = this.confirmation(id);
       if (!c.p || c.p.n < R || c.p.mean <= best.gainPct) continue;
-      best = {
-        hypothesisId: id,
-        seeds: c.p.n,
-        gainPct: c.p.mean,
-        raw: c.p.raw,
-        low: c.p.mean - 1.96 * c.p.sd,
-        high: c.p.mean + 1.96 * c.p.sd,
-        probability: c.probability,
-        confirmed: c.confirmed,
-      };
+      best = answerView(id, c.p, c);
     }
     // An unconfirmed best yields to a confirmed config no more than one standard error behind it,
     // where that config is the incumbent (it won its races) or a simplification of an incumbent: a
@@ -595,16 +583,7 @@ export class CampaignMachine {
       const c = this.confirmation(id);
       if (!c.p || !c.confirmed || c.p.n < R || c.p.mean < floor) continue;
       if (verified && c.p.mean <= verified.gainPct) continue;
-      verified = {
-        hypothesisId: id,
-        seeds: c.p.n,
-        gainPct: c.p.mean,
-        raw: c.p.raw,
-        low: c.p.mean - 1.96 * c.p.sd,
-        high: c.p.mean + 1.96 * c.p.sd,
-        probability: c.probability,
-        confirmed: true,
-      };
+      verified = answerView(id, c.p, c);
     }
     return verified ?? best;
   }
@@ -1252,10 +1231,9 @@ export class CampaignMachine {
     const top = this.top;
     const incSeeds = this.seeds(inc, top);
     if (!incSeeds.length || this.remainingTopRuns() < incSeeds.length + 1) return undefined;
-    const changed = Object.keys((s.configs[inc] as ConfigEntry).delta);
-    if (changed.length < 2) return undefined;
-    rules.tried.push(inc);
     const incDelta = (s.configs[inc] as ConfigEntry).delta;
+    if (Object.keys(incDelta).length < 2) return undefined;
+    rules.tried.push(inc);
     const part = this.measuredSubset(inc, incDelta) ?? this.importantPart(inc, incDelta);
     if (!part) return undefined;
     const { delta, rationale } = part;
@@ -1763,6 +1741,20 @@ export class CampaignMachine {
 }
 
 /** The reducer form: applies `event` to `state` (in place) and returns the effects to carry out. */
+/** A config's posterior as the answer shows it: mean gain, its 95 % interval, P(gain > minGainPct). */
+function answerView(id: string, p: Posterior, c: { probability: number; confirmed: boolean }): AnswerView {
+  return {
+    hypothesisId: id,
+    seeds: p.n,
+    gainPct: p.mean,
+    raw: p.raw,
+    low: p.mean - 1.96 * p.sd,
+    high: p.mean + 1.96 * p.sd,
+    probability: c.probability,
+    confirmed: c.confirmed,
+  };
+}
+
 export function nextAction(
   state: CampaignState,
   event: CampaignEvent,
