@@ -192,7 +192,8 @@ describe('campaigns on the real stack', () => {
     await Worker.runReplayHistory({ workflowBundle: bundle }, finalRun, result.campaignId);
     await Worker.runReplayHistory({ workflowBundle: bundle }, first, rows[0]?.id);
     // REA_RECORD_HISTORIES=test/histories refreshes the histories that replay.test.ts replays (the
-    // campaign's with the answer rules v3; campaign-v2.json, recorded before them, stays as it is).
+    // campaign's with the answer rules v4; campaign-v2.json and the v3 pair, recorded before them,
+    // stay as they are).
     const recordTo = process.env.REA_RECORD_HISTORIES;
     if (recordTo) {
       mkdirSync(recordTo, { recursive: true });
@@ -201,8 +202,8 @@ describe('campaigns on the real stack', () => {
           path.join(recordTo, name),
           JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }),
         );
-      save('campaign-v3-answer-rules.json', result.campaignId, firstRun);
-      save('campaign-v3-final-run.json', result.campaignId, finalRun);
+      save('campaign-v4-answer-rules.json', result.campaignId, firstRun);
+      save('campaign-v4-final-run.json', result.campaignId, finalRun);
       // v4: the hand-over records as local activities (experiment-v2.json keeps the scheduled ones).
       save('experiment-v4-local-records.json', rows[0]?.id as string, first);
     }

@@ -193,6 +193,40 @@ describe('the campaign state machine', () => {
     assert.ok(tally.with.bare > tally.without.bare, JSON.stringify(tally));
   });
 
+  it('gives a reference that drew far ahead at a low rung a second look instead of starving the rungs above', async () => {
+    // The baseline's first short run draws far better than any config can: the promotion bar, if it
+    // were that one run, would hold almost every config at the bottom rung.
+    const lucky = trainer(truth);
+    const train = (l: Launch) =>
+      lucky(l).then((o) =>
+        l.role === 'baseline' && l.fidelity === 3 && l.item.k === 0
+          ? { value: (o.value as number) - 0.05 }
+          : o,
+      );
+    const reached = { v4: 0, v3: 0, looks: 0 };
+    for (let seed = 0; seed < 4; seed++)
+      for (const v4 of [true, false]) {
+        const { launches } = await runCampaignInProcess({
+          spec,
+          input: baseInput({ seed: 300 + seed }),
+          onEvent: (m) => {
+            if (!v4 && m.state.answerRules) delete m.state.answerRules.v4;
+          },
+          train,
+        });
+        const top = new Set(
+          launches.filter((l) => l.role === 'candidate' && l.fidelity === 27).map((l) => l.hypothesis.id),
+        );
+        reached[v4 ? 'v4' : 'v3'] += top.size;
+        if (v4)
+          reached.looks += launches.filter(
+            (l) => l.role === 'baseline' && l.fidelity === 3 && l.item.k > 0,
+          ).length;
+      }
+    assert.ok(reached.looks >= 4, `second looks: ${JSON.stringify(reached)}`);
+    assert.ok(reached.v4 > reached.v3, `configs at full fidelity: ${JSON.stringify(reached)}`);
+  });
+
   it('confirms nothing when no knob matters', async () => {
     let confirmed = 0;
     for (let seed = 0; seed < 12; seed++) {

@@ -6,12 +6,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   digamma,
+  fisherFCdf,
   fitModeration,
   moderatedNoise,
   noiseVariance,
   poolDifferences,
+  priorVariance,
   trigamma,
   trigammaInverse,
+  varianceRatioP,
 } from '../../src/core/search/inference';
 import { gaussian, seededRandom } from '../../src/core/search/space';
 
@@ -66,5 +69,60 @@ describe('moderated noise', () => {
       undefined,
     );
     assert.equal(fitModeration([[1, 1], [0, 0], [2, 2], [3]]), undefined);
+  });
+});
+
+describe('variance ratio and the prior of true gains', () => {
+  it("computes Fisher's F distribution", () => {
+    // With 2 numerator degrees of freedom the CDF has a closed form: 1 − (1 + 2f/d2)^(−d2/2).
+    for (const [f, d2] of [
+      [1, 4],
+      [3, 2],
+      [19, 2],
+      [0.2, 9],
+    ] as const)
+      close(fisherFCdf(f, 2, d2), 1 - (1 + (2 * f) / d2) ** (-d2 / 2), 1e-7, `F(${f}; 2, ${d2})`);
+    close(fisherFCdf(1, 7, 7), 0.5, 1e-7, 'equal df: the median is 1');
+    assert.equal(fisherFCdf(0, 3, 3), 0);
+  });
+
+  it('tells a paired scatter from an unpaired one, and not two alike', () => {
+    // A config that stays paired with the baseline (sd 0.15) next to one that re-seeds it (sd 0.9).
+    const [paired] = sets(1, 5, 0.6, 0.15, 4) as [number[]];
+    const [unpaired] = sets(1, 5, 0.4, 0.9, 5) as [number[]];
+    const p = varianceRatioP(
+      noiseVariance(poolDifferences([paired])),
+      4,
+      noiseVariance(poolDifferences([unpaired])),
+      4,
+    );
+    assert.ok(p < 0.05, `p ${p}`);
+    // Alike scatters: a two-sided test rejects about 5 % of the time.
+    let rejected = 0;
+    const pairs = sets(400, 4, 0, 0.5, 6);
+    for (let i = 0; i < pairs.length; i += 2) {
+      const a = poolDifferences([pairs[i] as number[]]);
+      const b = poolDifferences([pairs[i + 1] as number[]]);
+      if (varianceRatioP(noiseVariance(a), a.df, noiseVariance(b), b.df) < 0.05) rejected += 1;
+    }
+    assert.ok(rejected >= 3 && rejected <= 20, `${rejected} of 200 alike pairs rejected`);
+    assert.equal(varianceRatioP(0, 2, 1, 2), 1, 'no scatter: no test');
+  });
+
+  it("reads each gain's own noise where given", () => {
+    const gains = [
+      { mean: 0.6, n: 4 },
+      { mean: 0.5, n: 3 },
+    ];
+    // With the pool's noise (0.6) both gains look like noise; a paired config's own (0.02) does not.
+    const pooled = priorVariance(gains, 0.6, 0.0025);
+    const own = priorVariance(
+      gains.map((g) => ({ ...g, noise: 0.02 })),
+      0.6,
+      0.0025,
+    );
+    close(pooled, (0.36 + 0.25) / 2 - (0.6 / 4 + 0.6 / 3) / 2, 1e-12, 'pooled');
+    close(own, (0.36 + 0.25) / 2 - (0.02 / 4 + 0.02 / 3) / 2, 1e-12, 'own');
+    assert.equal(priorVariance([{ mean: 0, n: 3 }], 1, 0.01), 0.01, 'floored');
   });
 });

@@ -39,6 +39,7 @@ import {
   poolDifferences,
   posterior,
   priorVariance,
+  varianceRatioP,
   probAbove,
   signedRankP,
   spearman,
@@ -485,10 +486,15 @@ export class CampaignMachine {
 
   /** Every candidate's paired differences with the baseline at full fidelity (shared arrays). */
   private topDiffSets(): readonly (readonly number[])[] {
-    return this.memoized('topDiffSets', () =>
+    return this.memoized('topDiffSets', () => this.topDiffEntries().map((e) => e.d));
+  }
+
+  /** topDiffSets with each set's config id. */
+  private topDiffEntries(): readonly { id: string; d: readonly number[] }[] {
+    return this.memoized('topDiffEntries', () =>
       Object.keys(this.state.configs)
         .filter((id) => id !== BASELINE_ID)
-        .map((id) => this.diffs(id, BASELINE_ID, this.top)),
+        .map((id) => ({ id, d: this.diffs(id, BASELINE_ID, this.top) })),
     );
   }
 
@@ -512,10 +518,18 @@ export class CampaignMachine {
   }
 
   private computeTau2(noiseVar: number): number {
+    const floor = (this.input.minGainPct / 2) ** 2 + 1e-6;
+    if (this.state.answerRules?.v4) {
+      // Each config's gain scatters by its own noise: a config that re-seeds the run scatters more
+      // than a paired one, and the pool's figure would credit noise to the paired one's gain.
+      const gains = this.topDiffEntries()
+        .filter((e) => e.d.length)
+        .map((e) => ({ mean: mean(e.d), n: e.d.length, noise: this.noiseOf(e.id, e.d).variance }));
+      return priorVariance(gains, noiseVar, floor);
+    }
     const gains = this.topDiffSets()
       .filter((d) => d.length)
       .map((d) => ({ mean: mean(d), n: d.length }));
-    const floor = (this.input.minGainPct / 2) ** 2 + 1e-6;
     return priorVariance(gains, noiseVar, floor);
   }
 
@@ -534,9 +548,18 @@ export class CampaignMachine {
    */
   private noiseOf(id: string, d: readonly number[]): { variance: number; df: number } {
     const pooled = this.noise();
-    if (!this.state.answerRules?.on) return pooled;
+    const rules = this.state.answerRules;
+    if (!rules?.on) return pooled;
     const fit = this.memoized('moderation', () => fitModeration(this.topDiffSets()));
-    return fit ? moderatedNoise(d, fit) : pooled;
+    if (fit) return moderatedNoise(d, fit);
+    // Too few replicated configs to fit the moderation (v4): a config whose own scatter differs
+    // from the other configs' beyond chance (an F test) is judged by its own, as a paired t test.
+    if (!rules.v4 || d.length < 3) return pooled;
+    const own = variance(d);
+    const rest = poolDifferences(this.topDiffSets().filter((x) => x !== d));
+    if (rest.df < 1) return pooled;
+    const p = varianceRatioP(own, d.length - 1, noiseVariance(rest), rest.df);
+    return p < 0.05 ? { variance: own, df: d.length - 1 } : pooled;
   }
 
   /** P(gain > minGainPct), with the rank test where this config's differences scatter beyond the pooled noise. */
@@ -1225,7 +1248,7 @@ export class CampaignMachine {
     const s = this.state;
     const rules = s.answerRules;
     if (!rules?.on || rules.tried.length >= MAX_SIMPLIFICATIONS) return undefined;
-    if (this.spendPhase() !== 'exploitation') return undefined;
+    if (!rules.v4 && this.spendPhase() !== 'exploitation') return undefined;
     const inc = s.incumbent;
     if (inc === BASELINE_ID || rules.tried.includes(inc)) return undefined;
     const top = this.top;
@@ -1299,7 +1322,33 @@ export class CampaignMachine {
       const keep = Math.floor(scored.length / eta);
       // Promotion must be earned against the one to beat: the incumbent where it was measured at this
       // rung, else the baseline. A config behind it here would rarely win the race one rung up.
-      const ref = this.value(s.incumbent, r, 0) ?? this.value(BASELINE_ID, r, 0);
+      let ref = this.value(s.incumbent, r, 0) ?? this.value(BASELINE_ID, r, 0);
+      if (s.answerRules?.v4 && ref !== undefined) {
+        // One run is one draw. A reference ahead of all but a few of many configs (fewer than ASHA's
+        // keep of its keep) may just have drawn well, and would starve every rung above it: it gets
+        // a second look, up to R seeds, and the mean of its seeds is the bar.
+        const refId = this.value(s.incumbent, r, 0) !== undefined ? s.incumbent : BASELINE_ID;
+        const bar = (): number => {
+          const v = this.seeds(refId, r).map((k) => this.value(refId, r, k) as number);
+          return this.sign * mean(v);
+        };
+        const ahead = scored.filter((x) => x.v < bar()).length;
+        const mine = this.seeds(refId, r);
+        if (
+          scored.length >= eta * eta &&
+          ahead < scored.length / (eta * eta) &&
+          mine.length < this.input.replicates
+        ) {
+          const k = Math.max(...mine) + 1;
+          if (
+            !this.busy(refId, r, k) &&
+            !this.exhaustedAttempts(refId, r, k) &&
+            this.affordable(this.cost(r))
+          )
+            return { configId: refId, rung: r, k, purpose: refId === BASELINE_ID ? 'baseline' : 'screen' };
+        }
+        ref = this.sign * bar();
+      }
       for (const { id, v } of scored.slice(0, keep)) {
         const entry = s.configs[id] as ConfigEntry;
         if (entry.closed || entry.rung > r) continue;

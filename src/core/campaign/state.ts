@@ -141,9 +141,11 @@ export interface CampaignState {
    * (CampaignMachine.simplifyWork; `tried`: the incumbents already simplified), each config's noise
    * is moderated between its own scatter and the pool's, and an unconfirmed best yields to a
    * confirmed incumbent within one standard error. Absent in campaigns started before them, which
-   * keep their rules (a replayed history must make the same decisions).
+   * keep their rules (a replayed history must make the same decisions). `v4` (patch
+   * `campaign-answer-v4`): the prior's spread of true gains is read with each config's own
+   * moderated noise, not the pool's (CampaignMachine.computeTau2).
    */
-  answerRules?: { on: boolean; tried: string[] };
+  answerRules?: { on: boolean; tried: string[]; v4?: boolean };
 }
 
 /** An activity that failed for good: which, why (its last error, its attempts) and when (workflow time, ms). */
@@ -200,7 +202,7 @@ export function initialState(input: CampaignSettings, rungs: number[]): Campaign
     counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, retried: 0, skipped: 0 },
     recordedStart: false,
     runs: 1,
-    answerRules: { on: true, tried: [] },
+    answerRules: { on: true, tried: [], v4: true },
   };
 }
 

@@ -84,6 +84,22 @@ export function studentTCdf(t: number, df: number): number {
   return t >= 0 ? 1 - tail : tail;
 }
 
+/** P(F ≤ f) for Fisher's F with (d1, d2) degrees of freedom. */
+export function fisherFCdf(f: number, d1: number, d2: number): number {
+  if (!(f > 0)) return 0;
+  return incompleteBeta((d1 * f) / (d1 * f + d2), d1 / 2, d2 / 2);
+}
+
+/**
+ * Two-sided p-value that two variances are equal (the F test of s2a with dfa and s2b with dfb
+ * degrees of freedom): small when one scatters far more than the other.
+ */
+export function varianceRatioP(s2a: number, dfa: number, s2b: number, dfb: number): number {
+  if (!(s2a > 0) || !(s2b > 0) || dfa < 1 || dfb < 1) return 1;
+  const lower = fisherFCdf(s2a / s2b, dfa, dfb);
+  return Math.min(1, 2 * Math.min(lower, 1 - lower));
+}
+
 /**
  * The standard normal CDF, through the complementary error function of Numerical Recipes (erfcc:
  * a Chebyshev fit with relative error below 1.2e-7 everywhere, so tail p-values stay accurate).
@@ -175,16 +191,17 @@ export function probAbove(p: Posterior, threshold: number): number {
 
 /**
  * Empirical-Bayes prior variance of true gains around zero: the second moment of the candidates'
- * mean gains minus what noise alone gives them, floored at `floor`.
+ * mean gains minus what noise alone gives them (each gain's own `noise` variance where given, else
+ * `noiseVar`), floored at `floor`.
  */
 export function priorVariance(
-  gains: readonly { mean: number; n: number }[],
+  gains: readonly { mean: number; n: number; noise?: number }[],
   noiseVar: number,
   floor: number,
 ): number {
   if (!gains.length) return Infinity;
   const second = mean(gains.map((g) => g.mean * g.mean));
-  const fromNoise = mean(gains.map((g) => noiseVar / Math.max(1, g.n)));
+  const fromNoise = mean(gains.map((g) => (g.noise ?? noiseVar) / Math.max(1, g.n)));
   return Math.max(floor, second - fromNoise);
 }
 
