@@ -227,6 +227,45 @@ describe('the campaign state machine', () => {
     assert.ok(reached.v4 > reached.v3, `configs at full fidelity: ${JSON.stringify(reached)}`);
   });
 
+  it("judges a paired config by its own scatter when too few configs are replicated to moderate, and reads the prior with each config's noise", () => {
+    const two = parseModelSpec({
+      name: 'two',
+      trainer: { argv: ['{python}', 'train.py'] },
+      knobs: {
+        step: { type: 'categorical', choices: [0.05, 0.064], baseline: 0.05 },
+        stream: { type: 'int', min: 0, max: 1000, baseline: 0 },
+      },
+      metric: { primary: 'ne', direction: 'minimize' },
+      fidelity: { knob: 'steps', low: 300, high: 300 },
+      cost: { gpuHoursPerUnit: 0.001 },
+    });
+    const input = parseCampaignInput({ model: 'two', budget: { gpuHours: 6 }, seed: 0 });
+    const probability = (v4: boolean) => {
+      const state = initialState(input, [300]);
+      if (!v4) delete state.answerRules?.v4;
+      const m = new CampaignMachine(state, two, input);
+      const base = [0.88, 0.884, 0.878, 0.882, 0.887];
+      // The planted change alone stays paired with the baseline (gains 0.3-0.8 %); the same change
+      // with another stream re-seeds the run (gains scatter by a whole percent).
+      const paired = m.register({ step: 0.064 }, 'planner', 'simplify', 'test').id;
+      const unpaired = m.register({ step: 0.064, stream: 7 }, 'planner', 'design', 'test').id;
+      const gains: Record<string, number[]> = {
+        [paired]: [0.72, 0.42, 0.61, 0.32, 0.76],
+        [unpaired]: [1.37, 0.41, -0.62],
+      };
+      state.results.baseline = Object.fromEntries(base.map((v, k) => [`0:${k}`, v]));
+      for (const [id, g] of Object.entries(gains))
+        state.results[id] = Object.fromEntries(
+          g.map((pct, k) => [`0:${k}`, (base[k] as number) - (0.882 * pct) / 100]),
+        );
+      return m.confirmation(paired);
+    };
+    const v3 = probability(false);
+    const v4 = probability(true);
+    assert.ok(!v3.confirmed && v3.probability < 0.95, `v3: ${JSON.stringify(v3)}`);
+    assert.ok(v4.confirmed && v4.probability > 0.99, `v4: ${JSON.stringify(v4)}`);
+  });
+
   it('confirms nothing when no knob matters', async () => {
     let confirmed = 0;
     for (let seed = 0; seed < 12; seed++) {
