@@ -1238,8 +1238,8 @@ export class CampaignMachine {
   }
 
   /**
-   * In the exploitation phase (answer rules v4: in every phase), the incumbent without the changes
-   * that the campaign's measurements show no sign of mattering (measuredSubset, else importantPart), raced against it at full fidelity.
+   * In the exploitation phase, the incumbent without the changes that the campaign's measurements
+   * show no sign of mattering (measuredSubset, else importantPart), raced against it at full fidelity.
    * An answer that carries a knob which only re-randomizes the run (a shuffle seed, an init stream)
    * is no better, and it cannot be confirmed: its runs no longer pair with the baseline's. Once per
    * incumbent, at most MAX_SIMPLIFICATIONS per campaign.
@@ -1248,7 +1248,7 @@ export class CampaignMachine {
     const s = this.state;
     const rules = s.answerRules;
     if (!rules?.on || rules.tried.length >= MAX_SIMPLIFICATIONS) return undefined;
-    if (!rules.v4 && this.spendPhase() !== 'exploitation') return undefined;
+    if (this.spendPhase() !== 'exploitation') return undefined;
     const inc = s.incumbent;
     if (inc === BASELINE_ID || rules.tried.includes(inc)) return undefined;
     const top = this.top;
