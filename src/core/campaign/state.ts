@@ -143,7 +143,9 @@ export interface CampaignState {
    * confirmed incumbent within one standard error. Absent in campaigns started before them, which
    * keep their rules (a replayed history must make the same decisions). `v4` (patch
    * `campaign-answer-v4`): the prior's spread of true gains is read with each config's own
-   * moderated noise, not the pool's (CampaignMachine.computeTau2).
+   * moderated noise, not the pool's (CampaignMachine.computeTau2); with too few replicated configs
+   * to moderate, a config whose scatter differs from the others' (F test) is judged by its own
+   * (noiseOf); a promotion reference far ahead at a rung gets a second look (promotionWork).
    */
   answerRules?: { on: boolean; tried: string[]; v4?: boolean };
 }
