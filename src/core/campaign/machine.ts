@@ -519,17 +519,16 @@ export class CampaignMachine {
 
   private computeTau2(noiseVar: number): number {
     const floor = (this.input.minGainPct / 2) ** 2 + 1e-6;
-    if (this.state.answerRules?.v4) {
-      // Each config's gain scatters by its own noise: a config that re-seeds the run scatters more
-      // than a paired one, and the pool's figure would credit noise to the paired one's gain.
-      const gains = this.topDiffEntries()
-        .filter((e) => e.d.length)
-        .map((e) => ({ mean: mean(e.d), n: e.d.length, noise: this.noiseOf(e.id, e.d).variance }));
-      return priorVariance(gains, noiseVar, floor);
-    }
-    const gains = this.topDiffSets()
-      .filter((d) => d.length)
-      .map((d) => ({ mean: mean(d), n: d.length }));
+    // Answer rules v4: each config's gain scatters by its own noise (a config that re-seeds the run
+    // scatters more than a paired one, and the pool's figure would credit noise to the paired one's gain).
+    const own = this.state.answerRules?.v4;
+    const gains = this.topDiffEntries()
+      .filter((e) => e.d.length)
+      .map((e) => ({
+        mean: mean(e.d),
+        n: e.d.length,
+        ...(own ? { noise: this.noiseOf(e.id, e.d).variance } : {}),
+      }));
     return priorVariance(gains, noiseVar, floor);
   }
 
@@ -555,8 +554,10 @@ export class CampaignMachine {
     // Too few replicated configs to fit the moderation (v4): a config whose own scatter differs
     // from the other configs' beyond chance (an F test) is judged by its own, as a paired t test.
     if (!rules.v4 || d.length < 3) return pooled;
+    // The others' pool: every set's (without the history's) less this one's (d is one of the sets).
+    const all = this.memoized('topPool', () => poolDifferences(this.topDiffSets()));
     const own = variance(d);
-    const rest = poolDifferences(this.topDiffSets().filter((x) => x !== d));
+    const rest = { ss: all.ss - own * (d.length - 1), df: all.df - (d.length - 1) };
     if (rest.df < 1) return pooled;
     const p = varianceRatioP(own, d.length - 1, noiseVariance(rest), rest.df);
     return p < 0.05 ? { variance: own, df: d.length - 1 } : pooled;
@@ -1322,18 +1323,15 @@ export class CampaignMachine {
       const keep = Math.floor(scored.length / eta);
       // Promotion must be earned against the one to beat: the incumbent where it was measured at this
       // rung, else the baseline. A config behind it here would rarely win the race one rung up.
-      let ref = this.value(s.incumbent, r, 0) ?? this.value(BASELINE_ID, r, 0);
+      const refId = this.value(s.incumbent, r, 0) !== undefined ? s.incumbent : BASELINE_ID;
+      let ref = this.value(refId, r, 0);
       if (s.answerRules?.v4 && ref !== undefined) {
         // One run is one draw. A reference ahead of all but a few of many configs (fewer than ASHA's
         // keep of its keep) may just have drawn well, and would starve every rung above it: it gets
         // a second look, up to R seeds, and the mean of its seeds is the bar.
-        const refId = this.value(s.incumbent, r, 0) !== undefined ? s.incumbent : BASELINE_ID;
-        const bar = (): number => {
-          const v = this.seeds(refId, r).map((k) => this.value(refId, r, k) as number);
-          return this.sign * mean(v);
-        };
-        const ahead = scored.filter((x) => x.v < bar()).length;
         const mine = this.seeds(refId, r);
+        const bar = mean(mine.map((k) => this.value(refId, r, k) as number));
+        const ahead = scored.filter((x) => x.v < this.sign * bar).length;
         if (
           scored.length >= eta * eta &&
           ahead < scored.length / (eta * eta) &&
@@ -1347,7 +1345,7 @@ export class CampaignMachine {
           )
             return { configId: refId, rung: r, k, purpose: refId === BASELINE_ID ? 'baseline' : 'screen' };
         }
-        ref = this.sign * bar();
+        ref = bar;
       }
       for (const { id, v } of scored.slice(0, keep)) {
         const entry = s.configs[id] as ConfigEntry;
