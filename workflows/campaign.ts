@@ -26,6 +26,8 @@ const act = reaActivities;
 const ANSWER_V3 = 'campaign-answer-v3';
 /** Marks campaigns started with the answer's rules v4 (CampaignState.answerRules.v4). */
 const ANSWER_V4 = 'campaign-answer-v4';
+/** Marks campaigns started with the answer's rules v5 (CampaignState.answerRules.v5). */
+const ANSWER_V5 = 'campaign-answer-v5';
 
 /** What a run hands to the next at continue-as-new. */
 export interface CarriedCampaign {
@@ -64,7 +66,10 @@ export async function campaign(
   const state = prior?.state ?? initialState(input, rungs);
   // Campaigns started before the answer's rules v3 keep the rules they started with.
   if (!prior && !wf.patched(ANSWER_V3)) delete state.answerRules;
-  else if (!prior && state.answerRules && !wf.patched(ANSWER_V4)) delete state.answerRules.v4;
+  else if (!prior && state.answerRules && !wf.patched(ANSWER_V4)) {
+    delete state.answerRules.v4;
+    delete state.answerRules.v5;
+  } else if (!prior && state.answerRules && !wf.patched(ANSWER_V5)) delete state.answerRules.v5;
   state.draining = false;
   const machine = new CampaignMachine(state, spec, input);
   const events: CampaignEvent[] = [{ type: 'start' }];

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -200,8 +200,8 @@ describe('campaigns on the real stack', () => {
     await Worker.runReplayHistory({ workflowBundle: bundle }, finalRun, result.campaignId);
     await Worker.runReplayHistory({ workflowBundle: bundle }, first, rows[0]?.id);
     // REA_RECORD_HISTORIES=test/histories refreshes the histories that replay.test.ts replays (the
-    // campaign's with the answer rules v4; campaign-v2.json and the v3 pair, recorded before them,
-    // stay as they are).
+    // campaign's with the answer rules v5; campaign-v2.json and the v3 and v4 pairs, recorded before
+    // them, stay as they are).
     const recordTo = process.env.REA_RECORD_HISTORIES;
     if (recordTo) {
       mkdirSync(recordTo, { recursive: true });
@@ -210,10 +210,11 @@ describe('campaigns on the real stack', () => {
           path.join(recordTo, name),
           JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) as unknown }),
         );
-      save('campaign-v4-answer-rules.json', result.campaignId, firstRun);
-      save('campaign-v4-final-run.json', result.campaignId, finalRun);
+      save('campaign-v5-answer-rules.json', result.campaignId, firstRun);
+      save('campaign-v5-final-run.json', result.campaignId, finalRun);
       // v4: the hand-over records as local activities (experiment-v2.json keeps the scheduled ones).
-      save('experiment-v4-local-records.json', rows[0]?.id as string, first);
+      if (!existsSync(path.join(recordTo, 'experiment-v4-local-records.json')))
+        save('experiment-v4-local-records.json', rows[0]?.id as string, first);
     }
   });
 

@@ -227,6 +227,73 @@ describe('the campaign state machine', () => {
     assert.ok(reached.v4 > reached.v3, `configs at full fidelity: ${JSON.stringify(reached)}`);
   });
 
+  it('spends the end of the budget on the races that lead, and opens no race it cannot finish', async () => {
+    // At the end of a campaign, a challenger ahead of the incumbent on the seeds they share but with
+    // fewer seeds cannot become the answer (it needs R): a race the budget cut off bought nothing.
+    const unfinished = { v5: 0, v4: 0, leadsV5: [] as string[] };
+    for (let seed = 0; seed < 8; seed++)
+      for (const v5 of [true, false]) {
+        const { result, state } = await runCampaignInProcess({
+          spec,
+          input: baseInput({ seed: 500 + seed, budget: { gpuHours: 20 * FULL_RUN } }),
+          onEvent: (m) => {
+            if (!v5 && m.state.answerRules) delete m.state.answerRules.v5;
+          },
+          train: trainer(truth, 0.004),
+        });
+        assert.ok((result.spentPct ?? 0) >= 97, `seed ${seed}: spent only ${result.spentPct}%`);
+        const top = `${state.rungs.length - 1}:`;
+        const seedsOf = (id: string) =>
+          Object.entries(state.results[id] ?? {}).filter(([key]) => key.startsWith(top));
+        const inc = new Map(seedsOf(state.incumbent));
+        for (const id of Object.keys(state.configs)) {
+          if (id === state.incumbent || id === 'baseline') continue;
+          const mine = seedsOf(id);
+          const shared = mine.filter(([key]) => inc.has(key));
+          if (!mine.length || mine.length >= inc.size || state.configs[id]?.closed) continue;
+          const lead = shared.reduce((a, [key, v]) => a + ((inc.get(key) as number) - v), 0);
+          if (shared.length < mine.length || lead > 0) {
+            unfinished[v5 ? 'v5' : 'v4'] += 1;
+            if (v5) unfinished.leadsV5.push(`seed ${seed}: ${id} (${mine.length} of ${inc.size} seeds)`);
+          }
+        }
+      }
+    assert.equal(unfinished.v5, 0, `races left unfinished: ${unfinished.leadsV5.join('; ')}`);
+    assert.ok(
+      unfinished.v4 > 0,
+      `without the endgame no race was cut off either: ${JSON.stringify(unfinished)}`,
+    );
+  });
+
+  it('does not run again a config whose seeds all give the same number, and still confirms its win', async () => {
+    // A deterministic trainer for configs without the noisy knob (gradient boosting without bagging,
+    // say): `quiet` above 0.5 re-randomizes the run, below it every seed gives the same number.
+    const deterministic = (l: Launch): Promise<TrainOutcome> => {
+      const noisy = (l.config.quiet as number) > 0.5;
+      const jitter = noisy ? 0.002 * gaussian(seededRandom(mixSeed(l.seed, 31, l.fidelity))) : 0;
+      return Promise.resolve({ value: truth(l.config, l.fidelity) + 1e-9 * Math.PI + jitter });
+    };
+    for (const seed of [0, 1]) {
+      const { result, launches, state } = await runCampaignInProcess({
+        spec,
+        input: baseInput({ seed: 700 + seed }),
+        train: deterministic,
+      });
+      const runs = new Map<string, number>();
+      for (const l of launches)
+        if (!((l.config.quiet as number) > 0.5)) {
+          const key = `${l.hypothesis.id}@${l.fidelity}`;
+          runs.set(key, (runs.get(key) ?? 0) + 1);
+        }
+      const thrice = [...runs].filter(([, n]) => n > 2);
+      assert.deepEqual(thrice, [], `seed ${seed}: deterministic configs run more than twice at one fidelity`);
+      assert.ok(state.counts.skipped > 0, `seed ${seed}: no run was found unnecessary`);
+      assert.ok(result.best.replicates >= 3, `seed ${seed}: ${result.best.replicates} seeds`);
+      assert.equal(result.confirmed, true, `seed ${seed}: ${JSON.stringify(result.best)}`);
+      assert.ok((result.spentPct ?? 0) >= 97, `seed ${seed}: spent only ${result.spentPct}%`);
+    }
+  });
+
   it("judges a paired config by its own scatter when too few configs are replicated to moderate, and reads the prior with each config's noise", () => {
     const two = parseModelSpec({
       name: 'two',

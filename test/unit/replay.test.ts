@@ -2,8 +2,8 @@
  * Replays committed workflow histories with today's workflow code: a change that breaks determinism
  * (and so would break every campaign running in production) fails here. Refresh the histories with
  * `REA_RECORD_HISTORIES=test/histories node --test dist/test/integration/campaign.test.js` (the campaign's with the
- * answer rules v3 and the experiment's v4, local hand-over records; the v1 histories, campaign-v2.json and
- * experiment-v2.json stay as recorded)
+ * answer rules v5, and the experiment's v4 local hand-over records when absent; the older histories stay
+ * as recorded)
  * only when a change is meant to be incompatible (and ship it behind workflow versioning).
  */
 import assert from 'node:assert/strict';

@@ -166,6 +166,12 @@ const LOCAL_CANDIDATES = 24;
 const MAX_LISTED = 200;
 /** Share of the budget the search leaves for the informed picks while the evidence is on its way. */
 const EVIDENCE_RESERVE = 0.25;
+/** Full-fidelity runs held back for the open races (`held`) and for a new challenger's (`entry`). */
+interface Endgame {
+  held: number;
+  entry: number;
+}
+const NO_ENDGAME: Endgame = { held: 0, entry: 0 };
 /** Rung pairs needed before a rung's ranks are checked against the next rung's. */
 const RANK_CHECK_PAIRS = 8;
 /** Below this rank correlation a rung does not predict the next one and is dropped. */
@@ -316,13 +322,25 @@ export class CampaignMachine {
     return { experiments: 1, gpuHours: jobCost(this.spec, this.state.rungs[rung] as number) };
   }
 
-  /** Whether the budget pays for `cost`, leaving `reserve` (a share of the budget) unspent. */
-  affordable(cost: Spend, reserve = 0): boolean {
+  /**
+   * Whether the budget pays for `cost`, leaving `reserve` (a share of the budget) unspent and
+   * `held` (full-fidelity runs promised to the open races: the endgame) for them.
+   */
+  affordable(cost: Spend, reserve = 0, held = 0): boolean {
     const { experiments, gpuHours } = this.state.budget;
     const u = this.state.used;
     const keep = 1 - reserve;
-    if (experiments !== undefined && u.experiments + cost.experiments > experiments * keep) return false;
-    if (gpuHours !== undefined && u.gpuHours + cost.gpuHours > gpuHours * keep * (1 + 1e-9)) return false;
+    const hold = held > 0 ? this.cost(this.top) : { experiments: 0, gpuHours: 0 };
+    if (
+      experiments !== undefined &&
+      u.experiments + cost.experiments + held * hold.experiments > experiments * keep
+    )
+      return false;
+    if (
+      gpuHours !== undefined &&
+      u.gpuHours + cost.gpuHours + held * hold.gpuHours > gpuHours * keep * (1 + 1e-9)
+    )
+      return false;
     return true;
   }
 
@@ -984,9 +1002,12 @@ export class CampaignMachine {
     if (s.stage !== 'preflight' && s.stage !== 'running') return;
     let guard = 0;
     while (Object.keys(s.running).length < this.input.parallelism && guard++ < 64) {
-      const work = this.nextWork();
+      // With nothing in flight the endgame's holds wait for nothing: the rest of the budget is spent.
+      const work = this.nextWork() ?? (Object.keys(s.running).length ? undefined : this.nextWork(true));
       if (!work) break;
-      this.launch(work);
+      const known = this.seedInvariant(work.configId, work.rung);
+      if (known !== undefined) this.reuse(work, known);
+      else this.launch(work);
     }
     if (s.stage === 'running' && Object.keys(s.running).length === 0) {
       s.stage = 'finishing';
@@ -996,6 +1017,38 @@ export class CampaignMachine {
           : 'the budget is spent';
     }
     this.maybeAskLlm();
+  }
+
+  /**
+   * The value every seed of `id` gives at `rung` when the trainer ignores the seed for that config
+   * (answer rules v5): at least 2 seeds measured there, all bit-identical, and the value not one a
+   * rounded metric could repeat by chance (more than 7 significant digits). A deterministic trainer
+   * (gradient boosting without bagging, say) gives the same number for every seed: a third run
+   * of it would measure nothing new.
+   */
+  private seedInvariant(id: string, rung: number): number | undefined {
+    if (!this.state.answerRules?.v5) return undefined;
+    const ks = this.seeds(id, rung);
+    if (ks.length < 2) return undefined;
+    const v = this.value(id, rung, ks[0] as number) as number;
+    if (Number(v.toPrecision(7)) === v) return undefined;
+    return ks.every((k) => this.value(id, rung, k) === v) ? v : undefined;
+  }
+
+  /** Records a seed-invariant config's known value for `work` without running it (nothing is spent). */
+  private reuse(work: { configId: string; rung: number; k: number; purpose: Purpose }, value: number): void {
+    const s = this.state;
+    (s.results[work.configId] ??= {})[`${work.rung}:${work.k}`] = value;
+    this.memo.clear();
+    s.counts.skipped += 1;
+    const entry = s.configs[work.configId] as ConfigEntry;
+    entry.rung = Math.max(entry.rung, work.rung);
+    this.afterResult({
+      ...work,
+      attempt: 1,
+      cost: { experiments: 0, gpuHours: 0 },
+      phase: this.spendPhase(),
+    });
   }
 
   private launch(work: { configId: string; rung: number; k: number; purpose: Purpose }): void {
@@ -1034,6 +1087,7 @@ export class CampaignMachine {
   private queued(
     informed: boolean,
     reserve = 0,
+    endgame: Endgame = NO_ENDGAME,
   ): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
     const s = this.state;
     for (let i = 0; i < s.queue.length; i++) {
@@ -1045,7 +1099,8 @@ export class CampaignMachine {
         continue;
       }
       if (informed && !['human', 'evidence', 'llm'].includes(entry.origin)) continue;
-      if (!this.affordable(this.cost(rung), reserve)) continue;
+      if (!this.affordable(this.cost(rung), reserve, rung === this.top ? endgame.entry : endgame.held))
+        continue;
       s.queue.splice(i, 1);
       return { configId: q.configId, rung, k: 0, purpose: rung === this.top ? 'race' : 'screen' };
     }
@@ -1069,7 +1124,9 @@ export class CampaignMachine {
   }
 
   /** The next run, by priority; only runs the budget can pay for. */
-  private nextWork(): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
+  private nextWork(
+    relaxed = false,
+  ): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {
     const s = this.state;
     const top = this.top;
     // While the evidence (history, cards, the LLM: minutes on a busy machine) is on its way, the
@@ -1077,6 +1134,12 @@ export class CampaignMachine {
     // small, fast campaign would otherwise spend everything before they arrive.
     const reserve = s.evidence.status === 'requested' ? EVIDENCE_RESERVE : 0;
     const can = (rung: number) => this.affordable(this.cost(rung), reserve);
+    // The endgame (v5): work other than the races leaves the open races what they need to finish,
+    // and a new challenger enters the top rung only when the rest also pays for its whole race.
+    const end = relaxed ? NO_ENDGAME : this.endgame();
+    const canHeld = (rung: number) => this.affordable(this.cost(rung), reserve, end.held);
+    const canEnter = () => this.affordable(this.cost(top), reserve, end.entry);
+    const canAt = (rung: number) => (rung === top ? canEnter() : canHeld(rung));
     const free = (id: string, rung: number, k: number) =>
       !this.busy(id, rung, k) && !this.exhaustedAttempts(id, rung, k);
     // 0. Runs to repeat as they were (a lost job).
@@ -1091,9 +1154,12 @@ export class CampaignMachine {
       return r;
     }
     // 1. Preflight: the baseline on seeds 0..R−1 at full fidelity, once at each lower rung.
-    for (const { rung, k } of this.preflightSlots())
+    for (const { rung, k } of this.preflightSlots()) {
+      // v5: a third seed waits for the first two, which may show the baseline ignores its seed.
+      if (s.answerRules?.v5 && k >= 2 && [0, 1].some((j) => this.runningFor(BASELINE_ID, rung, j))) continue;
       if (free(BASELINE_ID, rung, k) && this.affordable(this.cost(rung)))
         return { configId: BASELINE_ID, rung, k, purpose: 'baseline' };
+    }
     // With an approval gate nothing but preflight runs before the plan is approved; without one the
     // slots need not wait for the evidence: the design does not use it.
     if (s.stage === 'preflight' && this.input.approval.required) return undefined;
@@ -1105,22 +1171,55 @@ export class CampaignMachine {
     if (simple && can(top)) return simple;
     // 3. The end: firm up the answer with paired seeds when its confirmation is undecided.
     const confirm = this.confirmWork();
-    if (confirm && can(top)) return confirm;
+    if (confirm && canHeld(top)) return confirm;
     // 4. Informed picks first (a person's, the evidence's, the LLM's), then successive halving's
     // promotions (the best 1/eta of a rung, highest rung first), then the rest of the queue.
-    const informed = this.queued(true);
+    const informed = this.queued(true, 0, end);
     if (informed) return informed;
     const promotion = this.promotionWork();
-    if (promotion && can(promotion.rung)) return promotion;
+    if (promotion && (promotion.k > 0 ? canHeld(promotion.rung) : canAt(promotion.rung))) return promotion;
     if (this.spendPhase() === 'combination') this.merges();
-    const queued = this.queued(false, reserve);
+    const queued = this.queued(false, reserve, end);
     if (queued) return queued;
     // 6. The phase's own proposal, at the highest rung the budget still pays for.
     for (let r = s.bottom; r >= 0; r--) {
-      if (!can(r)) continue;
-      return this.propose(r === s.bottom ? undefined : r, can(top));
+      if (!canAt(r)) continue;
+      return this.propose(r === s.bottom ? undefined : r, can(top) && canAt(this.entryRung('near-top')));
     }
     return undefined;
+  }
+
+  /**
+   * The endgame's holds (answer rules v5), in full-fidelity runs: `held`, what the open races still
+   * need to finish — each open challenger that leads the incumbent on the seeds they share (or is
+   * a simpler config, or is still owed a seed) runs up to the incumbent's seed count, and the
+   * incumbent runs the seeds it owes; `entry`, that plus a whole race for a new challenger. A
+   * challenger measured once at full fidelity cannot become the answer (it needs R seeds), so a race
+   * the budget cannot finish buys nothing; without the holds the last runs went to screens and new
+   * races while the races that led were cut off by the budget's end.
+   */
+  private endgame(): Endgame {
+    const s = this.state;
+    if (!s.answerRules?.v5) return NO_ENDGAME;
+    // Not memoized: launches change what is in flight between two calls within one event.
+    const top = this.top;
+    const inc = s.incumbent;
+    const incSeeds = this.seeds(inc, top);
+    const owedByInc = new Set<number>();
+    let held = 0;
+    for (const id of Object.keys(s.configs)) {
+      const c = s.configs[id] as ConfigEntry;
+      if (id === inc || id === BASELINE_ID || c.closed) continue;
+      const mine = this.seeds(id, top);
+      if (!mine.length) continue;
+      for (const k of mine) if (!incSeeds.includes(k) && !this.runningFor(inc, top, k)) owedByInc.add(k);
+      const d = this.diffs(id, inc, top);
+      if (d.length === mine.length && mean(d) <= 0 && c.origin !== 'simplify') continue;
+      const running = Object.values(s.running).filter((r) => r.configId === id && r.rung === top).length;
+      held += Math.max(0, incSeeds.length - mine.length - running);
+    }
+    held += owedByInc.size;
+    return { held, entry: held + Math.max(1, incSeeds.length) };
   }
 
   private raceWork(): { configId: string; rung: number; k: number; purpose: Purpose } | undefined {

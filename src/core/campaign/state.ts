@@ -146,8 +146,13 @@ export interface CampaignState {
    * moderated noise, not the pool's (CampaignMachine.computeTau2); with too few replicated configs
    * to moderate, a config whose scatter differs from the others' (F test) is judged by its own
    * (noiseOf); a promotion reference far ahead at a rung gets a second look (promotionWork).
+   * `v5` (patch `campaign-answer-v5`): the endgame — the last of the budget finishes the races that
+   * lead before it pays for anything else, and no new challenger enters the top rung unless its
+   * whole race is paid for (CampaignMachine.endgame); a config whose first two seeds at a rung gave
+   * the very same number is not run again there (seedInvariant: its value is recorded, counted in
+   * `counts.skipped`), and the baseline's third seed waits for its first two.
    */
-  answerRules?: { on: boolean; tried: string[]; v4?: boolean };
+  answerRules?: { on: boolean; tried: string[]; v4?: boolean; v5?: boolean };
 }
 
 /** An activity that failed for good: which, why (its last error, its attempts) and when (workflow time, ms). */
@@ -204,7 +209,7 @@ export function initialState(input: CampaignSettings, rungs: number[]): Campaign
     counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, retried: 0, skipped: 0 },
     recordedStart: false,
     runs: 1,
-    answerRules: { on: true, tried: [], v4: true },
+    answerRules: { on: true, tried: [], v4: true, v5: true },
   };
 }
 
