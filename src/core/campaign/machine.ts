@@ -1211,11 +1211,12 @@ export class CampaignMachine {
       const c = s.configs[id] as ConfigEntry;
       if (id === inc || id === BASELINE_ID || c.closed) continue;
       const mine = this.seeds(id, top);
-      if (!mine.length) continue;
+      // A challenger's first run at full fidelity, still in flight, opens its race too.
+      const running = Object.values(s.running).filter((r) => r.configId === id && r.rung === top).length;
+      if (!mine.length && !running) continue;
       for (const k of mine) if (!incSeeds.includes(k) && !this.runningFor(inc, top, k)) owedByInc.add(k);
       const d = this.diffs(id, inc, top);
-      if (d.length === mine.length && mean(d) <= 0 && c.origin !== 'simplify') continue;
-      const running = Object.values(s.running).filter((r) => r.configId === id && r.rung === top).length;
+      if (mine.length && d.length === mine.length && mean(d) <= 0 && c.origin !== 'simplify') continue;
       held += Math.max(0, incSeeds.length - mine.length - running);
     }
     held += owedByInc.size;
