@@ -9,7 +9,15 @@ import { csvLine } from './analysis';
 import { RESULTS, type Spec } from './common';
 import { EVAL_SEEDS } from './evaluate';
 import { hasPlanted, type NoiseRaw } from './noise';
-import { answerKey, scored, taskSpec, type ScoredRecord, type SearchRaw, type TaskRaw } from './search';
+import {
+  answerKey,
+  scored,
+  searchComplete,
+  taskSpec,
+  type ScoredRecord,
+  type SearchRaw,
+  type TaskRaw,
+} from './search';
 import {
   bootstrapCi,
   mean,
@@ -19,7 +27,7 @@ import {
   shareMissed,
   wilcoxonSignedRank,
 } from './stats';
-import { LABEL, SHORT, type Method, type Tier } from './tiers';
+import { LABEL, SHORT, TIERS, type Method, type Tier } from './tiers';
 import { transferOutcome, type TransferRaw } from './transfer';
 
 const pct = (v: number | undefined, digits = 2) =>
@@ -217,7 +225,7 @@ export function writeSearchQuality(tier: Tier, raw: SearchRaw, order: Method[]):
     '',
     raw.header,
     '',
-    ...(raw.complete
+    ...(raw.complete || searchComplete(TIERS[raw.tier as Tier['name']] ?? tier, raw.tasks)
       ? []
       : ['**Partial:** the run stopped before every search finished; the tables list those that did.', '']),
     `Each search gets the same budget — ${tier.budgetRuns} full-fidelity runs' worth of the task's fidelity knob (its \`fidelity.high\` × ${tier.budgetRuns}) — and the spec's search space. What is scored is **what a user gets**: the config the search hands back (rea: its campaign's answer, confirmed or not, as its result names it; a peer: its best trial), re-trained at full fidelity on ${EVAL_SEEDS.length} fresh evaluation seeds (${EVAL_SEEDS.join(', ')}; no search trains with them), scored on the held-out **test** split (\`eval_split: "test"\`), beside the baseline config on the same seeds. The **gain** is the mean over those seeds of the paired (baseline − answer) / baseline, in % (positive is better). The peers run through \`bench/peers.py\`: Optuna 5.0 with ask/tell, 2 trials at a time (as rea runs 2 jobs at a time), the baseline as the first trial, every trial at full fidelity with the study seed as trainer seed (Hyperband prunes at the trainer's progress lines); a trial is charged the units it trained (a failed one its full reservation). ${reaHow(raw)} The **oracle** is the best trial of one multivariate-TPE search at ${tier.oracle?.multiple ?? '—'}× the budget, scored the same way.`,

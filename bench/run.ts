@@ -29,11 +29,11 @@ import { EVAL_SEEDS } from './evaluate';
 import { noiseChecks, type NoiseRaw } from './noise';
 import { runOrchestration, writeOrchestration, type OrchestrationRaw } from './orchestration';
 import { writeNoise, writeSearchQuality, writeTransfer } from './report';
-import { searchQuality, scoreTask, type SearchRaw, type TaskRaw } from './search';
+import { searchComplete, searchQuality, scoreTask, type SearchRaw, type TaskRaw } from './search';
 import { reaMode } from './searches';
 import { localLlmEnv, startLocalLlm, type LocalLlm } from '../src/llm/local-server';
 import { startAgent, startStack, stopStack, type Stack } from './stack';
-import { DEFAULT_TIER, FULL_TIER, PEERS, SMOKE_TIER, type Method, type Tier } from './tiers';
+import { DEFAULT_TIER, FULL_TIER, PEERS, SMOKE_TIER, TIERS, type Method, type Tier } from './tiers';
 import { scorePair, transfer, type TransferRaw } from './transfer';
 import { handover, type HandoverRun } from './handover';
 
@@ -153,16 +153,17 @@ async function runParts(
     const keptTasks = (earlier?.tasks ?? []).filter((t) => !tier.tasks.includes(t.task));
     const save = (measured: TaskRaw[], complete: boolean) => {
       const header = stamp(tier.name, startedAt);
+      const all = [
+        ...keptTasks.map((t) => ({ ...t, header: t.header ?? earlier?.header })),
+        ...measured.map((t) => ({ ...t, header })),
+      ];
       saveRaw('search', {
         format: 2,
         tier: tier.name,
         header,
-        complete: complete && (earlier?.complete ?? true),
+        complete: complete && searchComplete(TIERS[tier.name], all),
         evalSeeds: EVAL_SEEDS,
-        tasks: [
-          ...keptTasks.map((t) => ({ ...t, header: t.header ?? earlier?.header })),
-          ...measured.map((t) => ({ ...t, header })),
-        ],
+        tasks: all,
       } satisfies SearchRaw);
     };
     await searchQuality(stack, tier, methods, save, resume ? (earlier?.tasks ?? []) : []);

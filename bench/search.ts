@@ -148,6 +148,31 @@ export async function searchQuality(
   return tasks;
 }
 
+/**
+ * Whether `tasks` hold every search `tier` asks for: each task, each method at each seed (rea + LLM
+ * on its subset), the oracle where the tier has one, and every answer scored. The report's
+ * "partial" banner reads this, so a run that only fills in the rest (--resume, --methods) of an
+ * interrupted one is complete once nothing is missing.
+ */
+export function searchComplete(tier: Tier, tasks: TaskRaw[]): boolean {
+  return tier.tasks.every((name) => {
+    const t = tasks.find((x) => x.task === name);
+    if (!t || (tier.oracle && !t.oracle)) return false;
+    const wanted = tier.methods.flatMap((m) =>
+      tier.seeds
+        .filter(
+          (seed) => m !== 'rea-llm' || (tier.llm?.tasks.includes(name) && tier.llm.seeds.includes(seed)),
+        )
+        .map((seed) => [m, seed] as const),
+    );
+    const answers = [{}, ...t.records.map((r) => r.answer), ...(t.oracle ? [t.oracle.answer] : [])];
+    return (
+      wanted.every(([m, seed]) => t.records.some((r) => r.method === m && r.seed === seed)) &&
+      answers.every((a) => t.scores[answerKey(a)] !== undefined)
+    );
+  });
+}
+
 /** Scores the task's answers (and the baseline) on the evaluation seeds; known scores are kept. */
 export async function scoreTask(t: TaskRaw): Promise<void> {
   const spec = taskSpec(t.task);

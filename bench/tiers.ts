@@ -136,3 +136,10 @@ export const SMOKE_TIER: Tier = {
   fastExperiments: 100,
   expectedMinutes: 'under 10 minutes',
 };
+
+/** The tiers by name (a results file names its tier). */
+export const TIERS: Record<Tier['name'], Tier> = {
+  default: DEFAULT_TIER,
+  full: FULL_TIER,
+  smoke: SMOKE_TIER,
+};
