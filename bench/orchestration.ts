@@ -377,7 +377,7 @@ export function writeOrchestration(
       ? [
           'job finished → next job started, p99 (s)',
           percentile(realGaps, 99).toFixed(3),
-          'same hand-overs; includes the phase boundaries, where the campaign waits for a step to end and plans the next',
+          'same hand-overs; includes the phase boundaries, where the campaign waits for a step to end and plans the next, and, while the evidence (an LLM call: 1–2 minutes on these cores) is on its way, the wait once the search has spent its own three quarters of the budget',
           'real',
         ]
       : ['job finished → next job started, p99 (s)', notMeasured('no campaign ran'), '', 'real'],
