@@ -217,7 +217,7 @@ describe('the GPU pool survives dead, stopped and cut-off agents and a Redis tha
   /** `rea gpu-agent --slots 1` as its own process; resolves with its name once it is ready. */
   async function startAgent(
     env: Record<string, string> = {},
-  ): Promise<{ child: ChildProcess; name: string }> {
+  ): Promise<{ child: ChildProcess; name: string; output: () => string }> {
     const child = spawn(
       process.execPath,
       [path.join(config.root, 'bin', 'rea'), 'gpu-agent', '--slots', '1'],
@@ -244,7 +244,7 @@ describe('the GPU pool survives dead, stopped and cut-off agents and a Redis tha
       if (child.exitCode !== null) throw new Error(`gpu-agent exited with ${child.exitCode}: ${output}`);
       return output.includes('gpu-agent ready') ? true : undefined;
     });
-    return { child, name: `${hostname()}:${child.pid}` };
+    return { child, name: `${hostname()}:${child.pid}`, output: () => output };
   }
 
   function sleepyJob(experimentId: string, config_: Record<string, unknown>): TrainingJob {
@@ -304,15 +304,22 @@ describe('the GPU pool survives dead, stopped and cut-off agents and a Redis tha
     );
 
   it('cancelling a job kills its trainer and every process the trainer started', async () => {
-    await startAgent();
+    const agent = await startAgent();
     const id = uniqueName('cancel');
     const pidFile = path.join(scratch, `${id}.pids`);
-    await pool.submit(sleepyJob(id, { seconds: 60, pid_file: pidFile }));
+    // Held until a file that never appears: the trainer cannot end by itself, only the cancel ends it.
+    const never = path.join(scratch, `${id}.never`);
+    await pool.submit(sleepyJob(id, { seconds: 1, pid_file: pidFile, hold_until: never }));
     const pids = await until('the trainer and its child', () => trainerPids(pidFile)[0]);
     assert.ok(pids.every(isAlive));
 
     await pool.cancel(id);
-    await until('trainer and child gone', () => (pids.some(isAlive) ? undefined : true), 10_000);
+    // No speed is asserted here (a busy machine can take seconds): only that the cancel kills both.
+    await until('trainer and child gone', () => (pids.some(isAlive) ? undefined : true), 60_000).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}; the gpu-agent said:\n${agent.output().slice(-4000)}`);
+      },
+    );
     const outcome = await finished(id);
     assert.equal(outcome.status === 'failed' && outcome.failureClass, 'cancelled');
     const [run] = await journalled(id, 'completed');
