@@ -7,7 +7,14 @@
  */
 import { BASELINE_ID } from '../core/planner';
 import { escapeXml, formatAmount } from './svg';
-import { formatDuration, formatPct, formatValue, type CampaignReport, type LlmSection } from './summary';
+import {
+  formatDuration,
+  formatPct,
+  formatValue,
+  notRunText,
+  type CampaignReport,
+  type LlmSection,
+} from './summary';
 
 /** Escapes text for HTML content and quoted attribute values. */
 export const escapeHtml = escapeXml;
@@ -188,7 +195,7 @@ export function renderHtml(report: CampaignReport): string {
     '<ul>',
     `<li><strong>Limit:</strong> ${h(limit)}</li>`,
     `<li><strong>Used:</strong> ${b.used.experiments} experiments, ${h(gpuH(b.used.gpuHours))}</li>`,
-    `<li><strong>Experiments:</strong> ${x.succeeded} succeeded, ${x.failed} failed, ${x.cancelled} cancelled, ${x.retried} retried, ${x.skipped} skipped for lack of budget</li>`,
+    `<li><strong>Experiments:</strong> ${x.succeeded} succeeded, ${x.failed} failed, ${x.cancelled} cancelled, ${x.retried} retried, ${notRunText(x.skipped)}</li>`,
     ...(b.split
       ? [
           `<li><strong>Split:</strong> ${Object.entries(b.split)

@@ -7,7 +7,14 @@
  */
 import { BASELINE_ID } from '../core/planner';
 import { formatAmount } from './svg';
-import { formatDuration, formatPct, formatValue, type CampaignReport, type LlmSection } from './summary';
+import {
+  formatDuration,
+  formatPct,
+  formatValue,
+  notRunText,
+  type CampaignReport,
+  type LlmSection,
+} from './summary';
 
 /** Relative paths of the chart files, as `writeReport` writes them. */
 export interface ChartFiles {
@@ -182,7 +189,7 @@ export function renderMarkdown(report: CampaignReport, charts: ChartFiles = {}):
   out.push(
     `- **Limit:** ${b.limit.experiments === undefined ? 'no experiment limit' : `${b.limit.experiments} experiments`}, ${b.limit.gpuHours === undefined ? 'no GPU-hour limit' : gpuH(b.limit.gpuHours)}`,
     `- **Used:** ${b.used.experiments} experiments, ${gpuH(b.used.gpuHours)}`,
-    `- **Experiments:** ${x.succeeded} succeeded, ${x.failed} failed, ${x.cancelled} cancelled, ${x.retried} retried, ${x.skipped} skipped for lack of budget`,
+    `- **Experiments:** ${x.succeeded} succeeded, ${x.failed} failed, ${x.cancelled} cancelled, ${x.retried} retried, ${notRunText(x.skipped)}`,
   );
   if (b.split) {
     out.push(

@@ -15,6 +15,17 @@ import { budgetChart, metricChart, sourceChart, type MetricRun, type SourceTally
 
 /** The sources every report lists, in this order, even when one proposed nothing. */
 export const SOURCES = ['planner', 'llm', 'research', 'history', 'human'] as const;
+
+/**
+ * What the "not run" count holds (`experiments.skipped`): runs a campaign planned but the budget could
+ * not pay for, and (answer rules v5) further seeds of a config whose seeds all gave the very same
+ * number, whose value was reused instead.
+ */
+const NOT_RUN =
+  'planned runs the budget could not pay for, and repeat seeds of a config whose seeds all gave the very same number: its value was reused';
+
+/** "N not run", with what that count holds when it is not zero. */
+export const notRunText = (n: number): string => (n ? `${n} not run (${NOT_RUN})` : '0 not run');
 const PHASE_ORDER = ['preflight', 'validation', 'combination', 'exploitation'];
 const LEADERBOARD_SIZE = 10;
 const TOP_PER_SOURCE = 5;

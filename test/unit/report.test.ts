@@ -8,7 +8,7 @@ import type { CampaignResult } from '../../src/core/types';
 import type { ReportData, ReportExperiment } from '../../src/report/data';
 import { renderHtml } from '../../src/report/html';
 import { escapeMarkdown, renderMarkdown } from '../../src/report/markdown';
-import { buildReport } from '../../src/report/summary';
+import { buildReport, notRunText } from '../../src/report/summary';
 import {
   bestSoFar,
   budgetChart,
@@ -609,5 +609,15 @@ describe('campaign report: a campaign with no experiments yet', () => {
     const html = renderHtml(report);
     assert.match(html, /No experiment has finished yet\./);
     for (const svg of inlineSvgs(html)) assertValidSvg(svg);
+  });
+});
+
+describe('the "not run" count', () => {
+  it('says what it holds when runs were not run, and stays short when none were', () => {
+    assert.equal(notRunText(0), '0 not run');
+    const text = notRunText(3);
+    assert.match(text, /^3 not run \(/);
+    assert.match(text, /budget could not pay for/);
+    assert.match(text, /gave the very same number/);
   });
 });
