@@ -11,7 +11,7 @@ import {
   formatDuration,
   formatPct,
   formatValue,
-  notRunText,
+  experimentsText,
   type CampaignReport,
   type LlmSection,
 } from './summary';
@@ -185,7 +185,6 @@ export function renderHtml(report: CampaignReport): string {
   }
 
   const b = report.budget;
-  const x = report.experiments;
   const limit = [
     b.limit.experiments === undefined ? 'no experiment limit' : `${b.limit.experiments} experiments`,
     b.limit.gpuHours === undefined ? 'no GPU-hour limit' : gpuH(b.limit.gpuHours),
@@ -195,7 +194,7 @@ export function renderHtml(report: CampaignReport): string {
     '<ul>',
     `<li><strong>Limit:</strong> ${h(limit)}</li>`,
     `<li><strong>Used:</strong> ${b.used.experiments} experiments, ${h(gpuH(b.used.gpuHours))}</li>`,
-    `<li><strong>Experiments:</strong> ${x.succeeded} succeeded, ${x.failed} failed, ${x.cancelled} cancelled, ${x.retried} retried, ${notRunText(x.skipped)}</li>`,
+    `<li><strong>Experiments:</strong> ${experimentsText(report.experiments)}</li>`,
     ...(b.split
       ? [
           `<li><strong>Split:</strong> ${Object.entries(b.split)

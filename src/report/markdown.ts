@@ -11,7 +11,7 @@ import {
   formatDuration,
   formatPct,
   formatValue,
-  notRunText,
+  experimentsText,
   type CampaignReport,
   type LlmSection,
 } from './summary';
@@ -184,12 +184,11 @@ export function renderMarkdown(report: CampaignReport, charts: ChartFiles = {}):
   }
 
   const b = report.budget;
-  const x = report.experiments;
   out.push('## Budget', '');
   out.push(
     `- **Limit:** ${b.limit.experiments === undefined ? 'no experiment limit' : `${b.limit.experiments} experiments`}, ${b.limit.gpuHours === undefined ? 'no GPU-hour limit' : gpuH(b.limit.gpuHours)}`,
     `- **Used:** ${b.used.experiments} experiments, ${gpuH(b.used.gpuHours)}`,
-    `- **Experiments:** ${x.succeeded} succeeded, ${x.failed} failed, ${x.cancelled} cancelled, ${x.retried} retried, ${notRunText(x.skipped)}`,
+    `- **Experiments:** ${experimentsText(report.experiments)}`,
   );
   if (b.split) {
     out.push(

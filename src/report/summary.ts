@@ -26,6 +26,10 @@ const NOT_RUN =
 
 /** "N not run", with what that count holds when it is not zero. */
 export const notRunText = (n: number): string => (n ? `${n} not run (${NOT_RUN})` : '0 not run');
+
+/** The report's experiments line (both renderers): each outcome's count, then the runs not run. */
+export const experimentsText = (x: CampaignResult['experiments']): string =>
+  `${x.succeeded} succeeded, ${x.failed} failed, ${x.cancelled} cancelled, ${x.retried} retried, ${notRunText(x.skipped)}`;
 const PHASE_ORDER = ['preflight', 'validation', 'combination', 'exploitation'];
 const LEADERBOARD_SIZE = 10;
 const TOP_PER_SOURCE = 5;
